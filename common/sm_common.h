@@ -1,0 +1,55 @@
+/* sm_common.h — errors, allocation and small helpers shared by every spikemesh library.
+ *
+ * Errors travel as return codes. The function that knows *why* something failed
+ * records one message with sm_error() and returns SM_EINPUT (bad input: config,
+ * data file, checkpoint, command line) or SM_EFAIL (a runtime failure: out of
+ * memory, I/O error, MPI). Callers pass the code up unchanged; the command line
+ * prints sm_errmsg() and exits with the code (2 or 1), so the codes ARE the exit
+ * statuses of DESIGN.md.
+ *
+ * The message buffer is thread-local, so libraries stay free of global state
+ * that two threads could fight over.
+ */
+#ifndef SM_COMMON_H
+#define SM_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum { SM_OK = 0, SM_EFAIL = 1, SM_EINPUT = 2 };
+
+#if defined(__GNUC__)
+#define SM_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define SM_PRINTF(a, b)
+#endif
+
+/* Record the error message (printf-style) and return SM_EINPUT, so a caller can
+ * write `return sm_error("...")`. Use sm_fail() for runtime failures. */
+int sm_error(const char *fmt, ...) SM_PRINTF(1, 2);
+/* Same, but returns SM_EFAIL. */
+int sm_fail(const char *fmt, ...) SM_PRINTF(1, 2);
+/* Prepend context to the current message: "reading x.h5: " + old message. */
+void sm_error_prefix(const char *fmt, ...) SM_PRINTF(1, 2);
+/* The last message recorded on this thread ("" if none). Never NULL. */
+const char *sm_errmsg(void);
+void sm_error_clear(void);
+
+/* Allocation that never returns NULL: on failure prints a message and aborts.
+ * Used for buffers whose size the program itself chose; sizes that come from a
+ * file must be checked against the file before they reach these. */
+void *sm_xmalloc(size_t n);
+void *sm_xcalloc(size_t count, size_t size);
+void *sm_xrealloc(void *p, size_t n);
+char *sm_xstrdup(const char *s);
+/* 64-byte aligned zeroed allocation, freed with free(). */
+float *sm_falloc(size_t count);
+
+/* Monotonic wall-clock seconds, and this thread's CPU seconds. */
+double sm_wall_seconds(void);
+double sm_thread_cpu_seconds(void);
+
+/* FNV-1a 64-bit checksum of a byte block (checkpoints, migrations). */
+uint64_t sm_checksum64(const void *data, size_t n, uint64_t seed);
+
+#endif

@@ -1,0 +1,2 @@
+sm_add_test(test_kernels SOURCES test_kernels.c LIBS sm_train)
+sm_add_test(test_reference SOURCES test_reference.c LIBS sm_train)

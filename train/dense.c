@@ -1,0 +1,30 @@
+/* dense.c — fully connected layer as OpenBLAS sgemm calls.
+ * Shapes: in [R,N], w [M,N] (PyTorch layout), b [M], out [R,M]; R = rows (T*B). */
+#include "sm_kernels.h"
+
+#include <cblas.h>
+
+void sm_dense_forward(float *out, const float *in, const float *w, const float *b,
+                      int R, int N, int M) {
+    /* out = in . w^T, then + b on every row */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, M, N, 1.0f, in, N, w, N, 0.0f, out, M);
+    if (!b) return;
+    for (int r = 0; r < R; r++) {
+        float *o = out + (size_t)r * M;
+        for (int m = 0; m < M; m++) o[m] += b[m];
+    }
+}
+
+void sm_dense_backward_input(float *din, const float *dout, const float *w, int R, int N, int M) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, N, M, 1.0f, dout, M, w, N, 1.0f, din, N);
+}
+
+void sm_dense_backward_weight(float *dw, float *db, const float *dout, const float *in,
+                              int R, int N, int M) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, R, 1.0f, dout, M, in, N, 1.0f, dw, N);
+    if (!db) return;
+    for (int r = 0; r < R; r++) {
+        const float *d = dout + (size_t)r * M;
+        for (int m = 0; m < M; m++) db[m] += d[m];
+    }
+}

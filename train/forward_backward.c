@@ -1,0 +1,201 @@
+/* forward_backward.c — the single-process executor: a forward and a BPTT
+ * backward over every LC, in ascending LC order. The distributed executor runs
+ * the same sm_lc_forward / sm_lc_backward on the LCs of its own rank.
+ *
+ * Per LC, with R = B rows when its input is the same at every step (layer 0
+ * under the direct encoder) and R = T*B rows otherwise:
+ *   forward:  op (dense/conv) → scratch0 [R,m,ch,cw] → pool → scratch1 [R,m,oh,ow]
+ *             → LIF over T → lc->mem, lc->spk [T,B,m*oh*ow] → block of act[l]
+ *   backward: block of dact[l] → LIF BPTT → scratch1 [T,B,m*oh*ow]
+ *             (→ summed over T into scratch3 [B,...] when static) → unpool
+ *             → scratch0 [R,m,ch,cw] → weight grad (+=), partial input grad
+ */
+#include "sm_model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sm_common.h"
+
+static int is_static(const sm_model *m, int layer) { return layer == 0 && m->input_static; }
+
+static int rows_of(const sm_model *m, int layer) {
+    return is_static(m, layer) ? m->B : m->T * m->B;
+}
+
+static const float *layer_input(const sm_model *m, int layer) {
+    return layer == 0 ? m->input : m->act[layer - 1];
+}
+
+/* Copy an LC's [T,B,block] array into (or out of) a layer's [T,B,n_out] array. */
+static void block_copy(float *dst, size_t dst_row, const float *src, size_t src_row,
+                       size_t rows, size_t block) {
+    for (size_t r = 0; r < rows; r++)
+        memcpy(dst + r * dst_row, src + r * src_row, sizeof(float) * block);
+}
+
+void sm_lc_forward(sm_model *m, int id) {
+    sm_lc *lc = &m->lcs[id];
+    const sm_layer *L = &m->layers[lc->layer];
+    const int rows = lc->o1 - lc->o0, R = rows_of(m, lc->layer);
+    const float *in = layer_input(m, lc->layer);
+    const float *w = lc->param, *b = lc->param + lc->n_weight;
+    float *cur = m->scratch[0];
+
+    if (L->kind == SM_LAYER_DENSE) {
+        sm_dense_forward(cur, in, w, b, R, L->fan_in, rows);
+    } else {
+        sm_conv_shape s;
+        sm_conv_shape_init(&s, L->in_c, L->in_h, L->in_w, rows, L->kernel, L->stride, L->padding);
+        sm_conv_forward(cur, in, w, b, &s, R, m->conv_work);
+    }
+    const float *pooled = cur;
+    if (L->pool == SM_POOL_MAX) {
+        sm_maxpool_forward(m->scratch[1], lc->pool_idx, cur, R, rows, L->conv_h, L->conv_w, L->pool_size);
+        pooled = m->scratch[1];
+    } else if (L->pool == SM_POOL_AVG) {
+        sm_avgpool_forward(m->scratch[1], cur, R, rows, L->conv_h, L->conv_w, L->pool_size);
+        pooled = m->scratch[1];
+    }
+    const size_t block = (size_t)rows * L->out_h * L->out_w;
+    sm_lif_forward(lc->spk, lc->mem, pooled, is_static(m, lc->layer), m->T, (size_t)m->B * block,
+                   &L->lif);
+    if (L->n_lc > 1)
+        block_copy(m->act[lc->layer] + (size_t)lc->o0 * L->out_h * L->out_w, (size_t)L->n_out,
+                   lc->spk, block, (size_t)m->T * m->B, block);
+}
+
+void sm_lc_backward(sm_model *m, int id) {
+    sm_lc *lc = &m->lcs[id];
+    const int l = lc->layer;
+    const sm_layer *L = &m->layers[l];
+    const int rows = lc->o1 - lc->o0, R = rows_of(m, l), T = m->T, B = m->B;
+    const size_t block = (size_t)rows * L->out_h * L->out_w, TB = (size_t)T * B;
+    const size_t offset = (size_t)lc->o0 * L->out_h * L->out_w;
+    const int last = l == m->n_layers - 1;
+
+    /* 1. this LC's block of dL/dS (and dL/dU for ce_mem) */
+    const float *dS = m->dact[l], *dM = NULL;
+    if (L->n_lc > 1) {
+        block_copy(m->scratch[2], block, m->dact[l] + offset, (size_t)L->n_out, TB, block);
+        dS = m->scratch[2];
+    }
+    if (last && m->loss.kind == SM_LOSS_CE_MEM) {
+        if (L->n_lc > 1) {
+            block_copy(m->scratch[3], block, m->dmem_out + offset, (size_t)L->n_out, TB, block);
+            dM = m->scratch[3];
+        } else {
+            dM = m->dmem_out;
+        }
+    }
+    /* 2. BPTT through the neurons */
+    float *dcur = m->scratch[1];
+    sm_lif_backward(dcur, dS, dM, lc->mem, lc->spk, T, (size_t)B * block, &L->lif);
+    const float *dpooled = dcur;
+    if (is_static(m, l)) { /* static input: the same current fed every step */
+        float *sum = m->scratch[3];
+        memcpy(sum, dcur, sizeof(float) * B * block);
+        for (int t = 1; t < T; t++) {
+            const float *d = dcur + (size_t)t * B * block;
+            for (size_t i = 0; i < (size_t)B * block; i++) sum[i] += d[i];
+        }
+        dpooled = sum;
+    }
+    /* 3. through the pooling */
+    const float *dpre = dpooled;
+    if (L->pool != SM_POOL_NONE) {
+        float *g = m->scratch[0];
+        memset(g, 0, sizeof(float) * (size_t)R * rows * L->conv_h * L->conv_w);
+        if (L->pool == SM_POOL_MAX)
+            sm_maxpool_backward(g, dpooled, lc->pool_idx, R, rows, L->conv_h, L->conv_w, L->pool_size);
+        else
+            sm_avgpool_backward(g, dpooled, R, rows, L->conv_h, L->conv_w, L->pool_size);
+        dpre = g;
+    }
+    /* 4. weight gradient (accumulated, I3) and the partial input gradient (I2) */
+    const float *in = layer_input(m, l), *w = lc->param;
+    float *gw = lc->grad, *gb = lc->grad + lc->n_weight;
+    if (L->kind == SM_LAYER_DENSE) {
+        sm_dense_backward_weight(gw, gb, dpre, in, R, L->fan_in, rows);
+        if (l > 0) {
+            memset(m->partial, 0, sizeof(float) * (size_t)R * L->n_in);
+            sm_dense_backward_input(m->partial, dpre, w, R, L->fan_in, rows);
+        }
+    } else {
+        sm_conv_shape s;
+        sm_conv_shape_init(&s, L->in_c, L->in_h, L->in_w, rows, L->kernel, L->stride, L->padding);
+        sm_conv_backward_weight(gw, gb, dpre, in, &s, R, m->conv_work);
+        if (l > 0) {
+            memset(m->partial, 0, sizeof(float) * (size_t)R * L->n_in);
+            sm_conv_backward_input(m->partial, dpre, w, &s, R, m->conv_work);
+        }
+    }
+}
+
+void sm_model_forward(sm_model *m, const float *input, int input_static, int B) {
+    sm_model_reserve(m, B);
+    m->B = B;
+    m->input = input;
+    m->input_static = input_static;
+    for (int id = 0; id < m->n_lcs; id++) sm_lc_forward(m, id);
+}
+
+double sm_model_backward(sm_model *m, const int32_t *y, double scale) {
+    const int last = m->n_layers - 1, B = m->B;
+    /* the output layer's membrane, assembled (only ce_mem reads it) */
+    const float *mem_out = NULL;
+    float *mem_assembled = NULL;
+    const sm_layer *Lo = &m->layers[last];
+    if (m->loss.kind == SM_LOSS_CE_MEM) {
+        if (Lo->n_lc == 1) {
+            mem_out = m->lcs[Lo->first_lc].mem;
+        } else {
+            mem_assembled = sm_falloc((size_t)m->T * B * Lo->n_out);
+            for (int s = 0; s < Lo->n_lc; s++) {
+                const sm_lc *lc = &m->lcs[Lo->first_lc + s];
+                size_t block = (size_t)(lc->o1 - lc->o0) * Lo->out_h * Lo->out_w;
+                block_copy(mem_assembled + (size_t)lc->o0 * Lo->out_h * Lo->out_w, (size_t)Lo->n_out,
+                           lc->mem, block, (size_t)m->T * B, block);
+            }
+            mem_out = mem_assembled;
+        }
+    }
+    double loss = sm_loss(&m->loss, m->act[last], mem_out, y, m->T, B, m->n_classes, scale,
+                          m->dact[last], m->dmem_out);
+    free(mem_assembled);
+    m->last_loss = loss;
+
+    for (int l = last; l >= 0; l--) {
+        const sm_layer *L = &m->layers[l];
+        const size_t in_size = (size_t)rows_of(m, l) * L->n_in;
+        for (int s = 0; s < L->n_lc; s++) {
+            sm_lc_backward(m, L->first_lc + s);
+            if (l == 0) continue;
+            /* I2: partials summed in ascending LC order */
+            float *dst = m->dact[l - 1];
+            if (s == 0) memcpy(dst, m->partial, sizeof(float) * in_size);
+            else for (size_t i = 0; i < in_size; i++) dst[i] += m->partial[i];
+        }
+    }
+    return loss;
+}
+
+double sm_model_grad_batch(sm_model *m, const float *x, const int32_t *y, int B, int is_spikes) {
+    const float *input = x;
+    int input_static = 0;
+    float *enc = NULL;
+    int32_t *ids = NULL;
+    if (!is_spikes) {
+        enc = sm_falloc((size_t)m->T * B * m->n_in);
+        ids = sm_xcalloc((size_t)B, sizeof(int32_t));
+        for (int b = 0; b < B; b++) ids[b] = b;
+        input_static = sm_model_encode(m, enc, x, ids, B, 0);
+        if (!input_static) input = enc;
+    }
+    sm_model_zero_grad(m);
+    sm_model_forward(m, input, input_static, B);
+    double loss = sm_model_backward(m, y, 1.0 / B);
+    free(enc);
+    free(ids);
+    return loss;
+}

@@ -1,0 +1,206 @@
+/* model.c — layers and logical cores: construction, parameters, optimizer
+ * steps, whole-layer views and checksums. The config reader is model_config.c,
+ * the executor forward_backward.c. */
+#include "sm_model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sm_common.h"
+
+/* Cut every layer into its LCs, allocate their blocks and initialise (I1).
+ * Called by the config reader once the layers are known. */
+void sm_model_build_lcs(sm_model *m) {
+    int total = 0;
+    for (int l = 0; l < m->n_layers; l++) total += m->layers[l].n_lc;
+    m->n_lcs = total;
+    m->lcs = sm_xcalloc((size_t)total, sizeof(sm_lc));
+    int id = 0;
+    for (int l = 0; l < m->n_layers; l++) {
+        sm_layer *L = &m->layers[l];
+        L->first_lc = id;
+        for (int s = 0; s < L->n_lc; s++, id++) {
+            sm_lc *lc = &m->lcs[id];
+            lc->layer = l;
+            /* near-equal slices: the first (out % n_lc) LCs get one more row */
+            int base = L->out / L->n_lc, extra = L->out % L->n_lc;
+            lc->o0 = s * base + (s < extra ? s : extra);
+            lc->o1 = lc->o0 + base + (s < extra);
+            int rows = lc->o1 - lc->o0;
+            lc->n_weight = (size_t)rows * L->fan_in;
+            lc->n_param = lc->n_weight + rows;
+            lc->param = sm_falloc(lc->n_param);
+            lc->grad = sm_falloc(lc->n_param);
+            lc->opt_m = sm_falloc(lc->n_param);
+            lc->opt_v = sm_falloc(lc->n_param);
+            sm_init_slice(lc->param, lc->param + lc->n_weight, m->seed, l, lc->o0, lc->o1,
+                          L->fan_in, L->init_gain);
+        }
+    }
+}
+
+static void free_workspaces(sm_model *m) {
+    for (int i = 0; i < m->n_lcs; i++) {
+        free(m->lcs[i].mem);
+        free(m->lcs[i].spk);
+        free(m->lcs[i].pool_idx);
+        m->lcs[i].mem = m->lcs[i].spk = NULL;
+        m->lcs[i].pool_idx = NULL;
+    }
+    for (int l = 0; l < m->n_layers && m->act; l++) {
+        if (m->layers[l].n_lc > 1) free(m->act[l]);
+        free(m->dact[l]);
+    }
+    free(m->act);
+    free(m->dact);
+    m->act = m->dact = NULL;
+    for (int i = 0; i < 4; i++) { free(m->scratch[i]); m->scratch[i] = NULL; }
+    free(m->conv_work);
+    free(m->partial);
+    free(m->dmem_out);
+    m->conv_work = m->partial = m->dmem_out = NULL;
+    m->max_batch = 0;
+}
+
+void sm_model_reserve(sm_model *m, int max_batch) {
+    if (max_batch <= m->max_batch) return;
+    free_workspaces(m);
+    m->max_batch = max_batch;
+    const size_t TB = (size_t)m->T * max_batch;
+    size_t scratch = 0, conv_work = 0, partial = 0;
+    for (int i = 0; i < m->n_lcs; i++) {
+        sm_lc *lc = &m->lcs[i];
+        const sm_layer *L = &m->layers[lc->layer];
+        size_t rows = (size_t)(lc->o1 - lc->o0);
+        size_t neurons = rows * L->out_h * L->out_w;
+        lc->mem = sm_falloc(TB * neurons);
+        lc->spk = sm_falloc(TB * neurons);
+        if (L->pool == SM_POOL_MAX) lc->pool_idx = sm_xcalloc(TB * neurons, sizeof(int32_t));
+        size_t pre = TB * rows * L->conv_h * L->conv_w;
+        if (pre > scratch) scratch = pre;
+        if (L->kind == SM_LAYER_CONV2D) {
+            sm_conv_shape s;
+            sm_conv_shape_init(&s, L->in_c, L->in_h, L->in_w, (int)rows, L->kernel, L->stride,
+                               L->padding);
+            size_t w = sm_conv_work_floats(&s, (int)TB);
+            if (w > conv_work) conv_work = w;
+        }
+        if (TB * L->n_in > partial) partial = TB * L->n_in;
+    }
+    for (int i = 0; i < 4; i++) m->scratch[i] = sm_falloc(scratch);
+    m->scratch_floats = scratch;
+    m->conv_work = sm_falloc(conv_work ? conv_work : 1);
+    m->conv_work_floats = conv_work;
+    m->partial = sm_falloc(partial);
+    m->act = sm_xcalloc((size_t)m->n_layers, sizeof(float *));
+    m->dact = sm_xcalloc((size_t)m->n_layers, sizeof(float *));
+    for (int l = 0; l < m->n_layers; l++) {
+        const sm_layer *L = &m->layers[l];
+        /* a layer of one LC reads and writes that LC's own buffer: no copy */
+        m->act[l] = L->n_lc == 1 ? m->lcs[L->first_lc].spk : sm_falloc(TB * L->n_out);
+        m->dact[l] = sm_falloc(TB * L->n_out);
+    }
+    m->dmem_out = sm_falloc(TB * m->n_classes);
+}
+
+void sm_model_free(sm_model *m) {
+    if (!m) return;
+    free_workspaces(m);
+    for (int i = 0; i < m->n_lcs; i++) {
+        free(m->lcs[i].param);
+        free(m->lcs[i].grad);
+        free(m->lcs[i].opt_m);
+        free(m->lcs[i].opt_v);
+    }
+    free(m->lcs);
+    free(m->layers);
+    memset(m, 0, sizeof *m);
+}
+
+void sm_model_zero_grad(sm_model *m) {
+    for (int i = 0; i < m->n_lcs; i++)
+        memset(m->lcs[i].grad, 0, sizeof(float) * m->lcs[i].n_param);
+}
+
+void sm_model_update(sm_model *m, double lr) {
+    m->step++;
+    for (int i = 0; i < m->n_lcs; i++) {
+        sm_lc *lc = &m->lcs[i];
+        if (m->opt.kind == SM_OPT_ADAM)
+            sm_adam_update(lc->param, lc->grad, lc->opt_m, lc->opt_v, lc->n_param, &m->opt, lr,
+                           m->step);
+        else
+            sm_sgd_update(lc->param, lc->grad, lc->opt_m, lc->n_param, &m->opt, lr, m->step);
+    }
+}
+
+double sm_model_lr(const sm_model *m, long step, long total_steps, int epoch) {
+    const sm_train_params *p = &m->train;
+    double lr = p->lr;
+    switch (p->lr_schedule) {
+    case SM_LR_CONSTANT:
+        break;
+    case SM_LR_COSINE: {
+        double frac = total_steps > 0 ? (double)step / (double)total_steps : 0.0;
+        if (frac > 1.0) frac = 1.0;
+        lr = p->lr_min + 0.5 * (p->lr - p->lr_min) * (1.0 + cos(M_PI * frac));
+        break;
+    }
+    case SM_LR_STEP:
+        lr = p->lr * pow(p->lr_gamma, (double)(epoch / (p->lr_step_epochs > 0 ? p->lr_step_epochs : 1)));
+        break;
+    }
+    if (p->warmup_steps > 0 && step < p->warmup_steps)
+        lr *= 0.1 + 0.9 * (double)step / (double)p->warmup_steps;
+    return lr;
+}
+
+static float *lc_block(const sm_lc *lc, int which) {
+    switch (which) {
+    case 0: return lc->param;
+    case 1: return lc->grad;
+    case 2: return lc->opt_m;
+    default: return lc->opt_v;
+    }
+}
+
+void sm_layer_gather(const sm_model *m, int layer, int which, float *w, float *b) {
+    const sm_layer *L = &m->layers[layer];
+    for (int s = 0; s < L->n_lc; s++) {
+        const sm_lc *lc = &m->lcs[L->first_lc + s];
+        const float *src = lc_block(lc, which);
+        memcpy(w + (size_t)lc->o0 * L->fan_in, src, sizeof(float) * lc->n_weight);
+        memcpy(b + lc->o0, src + lc->n_weight, sizeof(float) * (size_t)(lc->o1 - lc->o0));
+    }
+}
+
+void sm_layer_scatter(sm_model *m, int layer, int which, const float *w, const float *b) {
+    const sm_layer *L = &m->layers[layer];
+    for (int s = 0; s < L->n_lc; s++) {
+        sm_lc *lc = &m->lcs[L->first_lc + s];
+        float *dst = lc_block(lc, which);
+        memcpy(dst, w + (size_t)lc->o0 * L->fan_in, sizeof(float) * lc->n_weight);
+        memcpy(dst + lc->n_weight, b + lc->o0, sizeof(float) * (size_t)(lc->o1 - lc->o0));
+    }
+}
+
+uint64_t sm_model_checksum(const sm_model *m, int with_opt) {
+    uint64_t h = 0;
+    for (int i = 0; i < m->n_lcs; i++) {
+        const sm_lc *lc = &m->lcs[i];
+        h = sm_checksum64(lc->param, sizeof(float) * lc->n_param, h);
+        if (with_opt) {
+            h = sm_checksum64(lc->opt_m, sizeof(float) * lc->n_param, h);
+            h = sm_checksum64(lc->opt_v, sizeof(float) * lc->n_param, h);
+        }
+    }
+    return h;
+}
+
+int sm_model_encode(const sm_model *m, float *out, const float *x, const int32_t *sample_ids,
+                    int B, uint64_t epoch) {
+    if (m->encoder == SM_ENCODE_DIRECT) return 1;
+    sm_encode(out, x, sample_ids, m->T, B, m->n_in, m->encoder, m->seed, epoch);
+    return 0;
+}

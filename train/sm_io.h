@@ -1,0 +1,43 @@
+/* sm_io.h — the HDF5 files of DESIGN.md ("Files"): checkpoint.h5, batch.h5,
+ * grads.h5. Every reader checks what it reads (format, dataset presence,
+ * shapes against the model) and fails with SM_EINPUT and a message naming the
+ * file, the dataset and what was expected. Writers go through a temporary file
+ * that is flushed, synced and renamed: a crash never leaves a half file and
+ * never destroys the previous one. */
+#ifndef SM_IO_H
+#define SM_IO_H
+
+#include <stdint.h>
+
+#include "sm_model.h"
+
+#define SM_CHECKPOINT_FORMAT "spikemesh-checkpoint"
+#define SM_CHECKPOINT_VERSION 1
+
+typedef struct {
+    int epoch;              /* epochs completed */
+    long step;              /* optimizer steps taken */
+    uint64_t seed;
+    int has_optimizer;      /* /optim present */
+    char *config;           /* YAML text stored in /meta (owned; free()) */
+} sm_checkpoint_meta;
+
+/* Write weights, optimizer state, step and the config text. Atomic. */
+int sm_checkpoint_save(const sm_model *m, const char *path, const char *config_text, int epoch);
+/* Read weights (and optimizer state + step when present and with_optimizer)
+ * into an already built model, checking every shape. meta may be NULL. */
+int sm_checkpoint_load(sm_model *m, const char *path, int with_optimizer, sm_checkpoint_meta *meta);
+void sm_checkpoint_meta_free(sm_checkpoint_meta *meta);
+
+/* batch.h5: /x float32 [B,C,H,W] or [B,N] (static) or [T,B,N] (spikes), /y
+ * int32 [B]. *x is [B,n_in] (static, *is_spikes = 0) or [T,B,n_in] (spikes). */
+int sm_batch_load(const sm_model *m, const char *path, float **x, int32_t **y, int *B, int *is_spikes);
+
+/* grads.h5: /loss (float64 scalar) and /layers/<idx>_<kind>/weight_grad, bias_grad. Atomic. */
+int sm_grads_save(const sm_model *m, const char *path, double loss);
+
+/* Write a file through `path.tmp` + fsync + rename: the writer callback
+ * receives an open HDF5 file id (hid_t as int64_t). */
+int sm_h5_atomic_write(const char *path, int (*writer)(int64_t file, void *ctx), void *ctx);
+
+#endif

@@ -1,0 +1,141 @@
+/* sm_kernels.h — the numerical kernels of one layer, as free functions on plain
+ * float arrays (llm.c style). Outputs first, sizes last. Forward functions
+ * overwrite their outputs; backward functions ACCUMULATE (+=) into gradients
+ * unless their comment says otherwise, so microbatches and logical cores sum
+ * for free. Input-gradient and weight-gradient loops are separate functions.
+ *
+ * Shape legend
+ *   T  time steps          B  samples in the (micro)batch
+ *   R  rows = T*B (or B when the input is the same at every step)
+ *   N  inputs of a dense layer (fan-in)      M  outputs it computes
+ *   C, H, W      input channels, height, width of a conv layer
+ *   Mc, Ho, Wo   output channels, height, width of a conv layer
+ *   K  classes (outputs of the last layer)
+ * All tensors are row-major with the leftmost index slowest, e.g. [T,B,N].
+ */
+#ifndef SM_KERNELS_H
+#define SM_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- dense (dense.c) ------------------------------------------------------
+ * in: [R,N] ; w: [M,N] ; b: [M] ; out: [R,M] */
+void sm_dense_forward(float *out, const float *in, const float *w, const float *b,
+                      int R, int N, int M);
+/* din: [R,N] += dout [R,M] . w [M,N] */
+void sm_dense_backward_input(float *din, const float *dout, const float *w, int R, int N, int M);
+/* dw: [M,N] += dout^T . in ; db: [M] += column sums of dout */
+void sm_dense_backward_weight(float *dw, float *db, const float *dout, const float *in,
+                              int R, int N, int M);
+
+/* ---- conv2d (conv.c): im2col + sgemm -------------------------------------
+ * in: [R,C,H,W] ; w: [Mc,C,k,k] ; b: [Mc] ; out: [R,Mc,Ho,Wo]
+ * with Ho = (H + 2*pad - k)/stride + 1, likewise Wo. `work` is scratch of at
+ * least sm_conv_work_floats(...) floats. */
+typedef struct {
+    int C, H, W;        /* input */
+    int Mc;             /* output channels computed by this call */
+    int k, stride, pad;
+    int Ho, Wo;         /* derived by sm_conv_shape */
+} sm_conv_shape;
+void sm_conv_shape_init(sm_conv_shape *s, int C, int H, int W, int Mc, int k, int stride, int pad);
+size_t sm_conv_work_floats(const sm_conv_shape *s, int R);
+void sm_conv_forward(float *out, const float *in, const float *w, const float *b,
+                     const sm_conv_shape *s, int R, float *work);
+/* din: [R,C,H,W] += conv-transpose of dout [R,Mc,Ho,Wo] */
+void sm_conv_backward_input(float *din, const float *dout, const float *w,
+                            const sm_conv_shape *s, int R, float *work);
+/* dw: [Mc,C,k,k] += ; db: [Mc] += */
+void sm_conv_backward_weight(float *dw, float *db, const float *dout, const float *in,
+                             const sm_conv_shape *s, int R, float *work);
+
+/* ---- pooling (pool.c): kernel = stride = p, floor output size -------------
+ * in: [R,Ch,H,W] -> out: [R,Ch,H/p,W/p]. Max pooling records in idx [R,Ch,Ho,Wo]
+ * the offset (within its H*W plane) of the FIRST maximum in row-major order,
+ * which is where the backward pass sends the gradient (PyTorch's rule). */
+void sm_maxpool_forward(float *out, int32_t *idx, const float *in, int R, int Ch, int H, int W, int p);
+/* din [R,Ch,H,W] += scatter of dout by idx */
+void sm_maxpool_backward(float *din, const float *dout, const int32_t *idx,
+                         int R, int Ch, int H, int W, int p);
+void sm_avgpool_forward(float *out, const float *in, int R, int Ch, int H, int W, int p);
+void sm_avgpool_backward(float *din, const float *dout, int R, int Ch, int H, int W, int p);
+
+/* ---- LIF neurons (lif.c) ---------------------------------------------------
+ * snnTorch Leaky semantics (DESIGN.md): r[t] = H(U[t-1]-θ) carries no gradient;
+ * subtract: U[t] = β·U[t-1] + I[t] − r[t]·θ ; zero: U[t] = (β·U[t-1] + I[t])·(1 − r[t]);
+ * S[t] = H(U[t] − θ), strict. U before step 0 is 0. */
+typedef enum { SM_RESET_SUBTRACT = 0, SM_RESET_ZERO = 1 } sm_reset_kind;
+typedef enum { SM_SURROGATE_ATAN = 0, SM_SURROGATE_FAST_SIGMOID = 1 } sm_surrogate_kind;
+typedef struct {
+    float beta;          /* decay, clamped to [0,1] by the model */
+    float threshold;
+    sm_reset_kind reset;
+    sm_surrogate_kind surrogate;
+    float alpha;         /* atan */
+    float slope;         /* fast_sigmoid */
+} sm_lif_params;
+
+/* dS/dU at U (the surrogate of the Heaviside step). */
+float sm_surrogate_grad(const sm_lif_params *p, float u);
+
+/* cur: [T,P] input current, or [P] used at every step when cur_static != 0.
+ * mem, spk: [T,P] outputs (U[t] and S[t] as 0/1 floats). P = neurons x samples. */
+void sm_lif_forward(float *spk, float *mem, const float *cur, int cur_static,
+                    int T, size_t P, const sm_lif_params *p);
+/* BPTT through the neurons. dspk: [T,P] dL/dS (NULL = none); dmem: [T,P] direct
+ * dL/dU (NULL = none; used by the ce_mem loss). dcur: [T,P] OVERWRITTEN with
+ * dL/dI. spk must be the forward's spikes (they give r[t] = S[t-1]). */
+void sm_lif_backward(float *dcur, const float *dspk, const float *dmem, const float *mem,
+                     const float *spk, int T, size_t P, const sm_lif_params *p);
+
+/* ---- losses (loss.c) --------------------------------------------------------
+ * On the output layer's spikes spk [T,B,K] (and membrane mem [T,B,K] for ce_mem).
+ * Returns scale * (sum over the B samples of the per-sample loss), in double:
+ * with scale = 1/B_minibatch the microbatch losses and gradients of a minibatch
+ * add up to the mean over the minibatch. Writes (overwrites) dspk [T,B,K] and,
+ * for ce_mem, dmem [T,B,K] instead (dspk is then zeroed). */
+typedef enum { SM_LOSS_CE_RATE = 0, SM_LOSS_CE_COUNT, SM_LOSS_MSE_COUNT, SM_LOSS_CE_MEM } sm_loss_kind;
+typedef struct {
+    sm_loss_kind kind;
+    float correct_rate, incorrect_rate;   /* mse_count targets, as a fraction of T */
+} sm_loss_params;
+double sm_loss(const sm_loss_params *lp, const float *spk, const float *mem, const int32_t *y,
+               int T, int B, int K, double scale, float *dspk, float *dmem);
+/* Predicted class per sample: argmax of spike counts, lowest index on ties.
+ * Returns the number of correct predictions (pred may be NULL). */
+int sm_predict(int32_t *pred, const float *spk, const int32_t *y, int T, int B, int K);
+
+/* ---- optimizers (optim.c): PyTorch's Adam and SGD-momentum ----------------
+ * p, g, m, v: [n]. step is 1 for the first update. Weight decay is L2 added to
+ * the gradient (torch.optim.Adam's weight_decay). */
+typedef enum { SM_OPT_ADAM = 0, SM_OPT_SGD = 1 } sm_opt_kind;
+typedef struct {
+    sm_opt_kind kind;
+    double lr, beta1, beta2, eps, momentum, weight_decay;
+} sm_opt_params;
+void sm_adam_update(float *p, const float *g, float *m, float *v, size_t n,
+                    const sm_opt_params *o, double lr, long step);
+/* m is the momentum buffer; on step 1 it is set to the gradient. */
+void sm_sgd_update(float *p, const float *g, float *m, size_t n,
+                   const sm_opt_params *o, double lr, long step);
+
+/* ---- encoders (encode.c) -----------------------------------------------------
+ * x: [B,D] pixels in [0,1] ; out: [T,B,D].
+ * direct: x at every step. rate: S = 1 iff u < x, u uniform from the counter RNG
+ * keyed by (seed, epoch, sample id, t*D + d), so it never depends on batching,
+ * rank or placement. latency: one spike per pixel x > 0 at step
+ * round((1 − x)·(T − 1)) (bright pixels early); x = 0 never fires. */
+typedef enum { SM_ENCODE_DIRECT = 0, SM_ENCODE_RATE, SM_ENCODE_LATENCY } sm_encoder_kind;
+void sm_encode(float *out, const float *x, const int32_t *sample_ids, int T, int B, int D,
+               sm_encoder_kind kind, uint64_t seed, uint64_t epoch);
+
+/* ---- initialisation (init.c) ---------------------------------------------------
+ * PyTorch's default for Linear/Conv2d: w ~ U(±gain/sqrt(fan_in)), b ~ U(±1/sqrt(fan_in)).
+ * Each element is drawn from the counter RNG keyed by (seed, layer, global
+ * element index), so any slice of output rows [o0, o1) initialises itself
+ * without knowing the partition. w: [(o1-o0), fan_in] ; b: [o1-o0]. */
+void sm_init_slice(float *w, float *b, uint64_t seed, int layer, int o0, int o1, int fan_in,
+                   float gain);
+
+#endif

@@ -1,0 +1,168 @@
+/* sm_model.h — a spiking network cut into logical cores (LCs), and the
+ * single-process executor that runs a forward and a backward over them.
+ *
+ * A layer is: weighted op (dense or conv2d) → optional pooling of its current
+ * → LIF neurons. A layer is cut along its outputs (rows of a dense layer,
+ * channels of a conv layer) into LCs. Each LC owns ONE contiguous parameter
+ * block (its weight rows, then its biases) with a gradient block and optimizer
+ * moments of the same size, plus the neuron state of the microbatch in flight.
+ * A checkpoint, a migration or a stashed weight version of an LC is therefore
+ * one copy and one checksum.
+ *
+ * Invariants kept here:
+ *   I1  initial weights depend only on (seed, layer, element) — not on the cut.
+ *   I2  partial input gradients of a layer's LCs are computed separately and
+ *       summed in ascending LC order, so results do not depend on placement.
+ *   I3  gradients ACCUMULATE across calls until sm_model_zero_grad(): the
+ *       microbatches of a minibatch sum in the order they are run.
+ */
+#ifndef SM_MODEL_H
+#define SM_MODEL_H
+
+#include <stdint.h>
+
+#include "sm_config.h"
+#include "sm_kernels.h"
+
+typedef enum { SM_LAYER_DENSE = 0, SM_LAYER_CONV2D = 1 } sm_layer_kind;
+typedef enum { SM_POOL_NONE = 0, SM_POOL_MAX, SM_POOL_AVG } sm_pool_kind;
+
+typedef struct {
+    sm_layer_kind kind;
+    int in_c, in_h, in_w;    /* input shape (a dense layer sees in_c = N, in_h = in_w = 1) */
+    int out;                 /* output neurons (dense) or channels (conv) */
+    int kernel, stride, padding;
+    int conv_h, conv_w;      /* spatial size of the op's output, before pooling (1x1 dense) */
+    sm_pool_kind pool;
+    int pool_size;
+    int out_h, out_w;        /* after pooling: the neuron grid of one channel */
+    int fan_in;              /* weights per output row: N, or C*k*k */
+    int n_in;                /* in_c*in_h*in_w */
+    int n_out;               /* out*out_h*out_w neurons */
+    sm_lif_params lif;
+    float init_gain;
+    int n_lc;                /* how many LCs the layer is cut into */
+    int first_lc;            /* index of its first LC in sm_model.lcs */
+    char name[32];           /* "<idx>_<kind>", the group name in checkpoint files */
+} sm_layer;
+
+typedef struct {
+    int layer;               /* index of its layer */
+    int o0, o1;              /* output rows / channels [o0, o1) */
+    size_t n_weight;         /* (o1-o0) * fan_in */
+    size_t n_param;          /* n_weight + (o1-o0) */
+    float *param;            /* [n_param]: weight [(o1-o0), fan_in], then bias [o1-o0] */
+    float *grad;             /* [n_param], accumulated (I3) */
+    float *opt_m, *opt_v;    /* optimizer moments [n_param] (SGD: momentum in opt_m) */
+    /* neuron state of the microbatch in flight, kept for BPTT */
+    float *mem;              /* [T, B, (o1-o0)*out_h*out_w] */
+    float *spk;              /* same shape, 0/1 */
+    int32_t *pool_idx;       /* max pooling: [R, o1-o0, out_h, out_w] */
+} sm_lc;
+
+typedef struct {
+    int epochs, batch, eval_batch;
+    int checkpoint_every;    /* epochs; 0 = only at the end */
+    double lr, lr_min;
+    enum { SM_LR_CONSTANT = 0, SM_LR_COSINE, SM_LR_STEP } lr_schedule;
+    int lr_step_epochs;      /* step schedule: multiply by lr_gamma every this many epochs */
+    double lr_gamma;
+    int warmup_steps;        /* linear warm-up from lr/10 over this many optimizer steps */
+} sm_train_params;
+
+typedef struct {
+    int train_limit, test_limit;
+    const char *source;      /* "idx", "png", "shd", "synthetic" */
+    const char *train_images, *train_labels, *test_images, *test_labels;
+    const char *train_dir, *test_dir;
+    const char *train_file, *test_file;
+    double shd_max_time;
+    int synthetic_train, synthetic_test, synthetic_classes;
+    int png_resize;
+    double validation;       /* fraction of the training set held out */
+} sm_data_params;
+
+typedef struct {
+    /* structure */
+    int n_layers;
+    sm_layer *layers;
+    int n_lcs;
+    sm_lc *lcs;
+    int T;                   /* time steps */
+    int in_c, in_h, in_w;    /* input sample shape; event input: in_c = units, 1, 1 */
+    int n_in;                /* in_c*in_h*in_w */
+    int n_classes;           /* outputs of the last layer */
+    sm_encoder_kind encoder;
+    sm_loss_params loss;
+    sm_opt_params opt;
+    uint64_t seed;
+    long step;               /* optimizer steps taken */
+    sm_train_params train;
+    sm_data_params data;
+
+    /* executor workspaces, sized for max_batch samples */
+    int max_batch;
+    int B;                   /* samples in the microbatch in flight */
+    int input_static;        /* layer 0's input is the same at every step */
+    const float *input;      /* [B,n_in] (static) or [T,B,n_in], not owned */
+    float **act;             /* per layer: its output spikes [T,B,n_out] (LC blocks assembled) */
+    float **dact;            /* per layer: dL/d(output spikes) [T,B,n_out] */
+    float *dmem_out;         /* [T,B,K]: dL/dU of the output layer (ce_mem) */
+    float *scratch[4];       /* shared LC scratch (current, pooled, gradients) */
+    float *conv_work;
+    size_t scratch_floats, conv_work_floats;
+    float *partial;          /* [R, n_in] one LC's partial input gradient (I2) */
+    double last_loss;
+} sm_model;
+
+/* Build a model from a config (model., train., data., seed keys), allocate its
+ * LCs and workspaces for max_batch samples, and initialise the weights (I1).
+ * Returns SM_EINPUT with a message naming the key on a bad config. */
+int sm_model_from_config(sm_model *m, sm_cfg *cfg);
+void sm_model_free(sm_model *m);
+
+/* Resize workspaces for microbatches of up to max_batch samples. */
+void sm_model_reserve(sm_model *m, int max_batch);
+
+/* Forward through every LC in ascending order. input: [B,n_in] pixels when
+ * input_static (the direct encoder: the same current at every step) or
+ * [T,B,n_in] otherwise. The output layer's spikes are m->act[n_layers-1]. */
+void sm_model_forward(sm_model *m, const float *input, int input_static, int B);
+
+/* Loss of the last forward (scale * Σ_b loss_b), and its gradient seeds. Then
+ * BPTT through every LC, accumulating into grad (I3). Returns the loss. */
+double sm_model_backward(sm_model *m, const int32_t *y, double scale);
+
+/* One LC's share of the forward/backward (the executor's unit of work).
+ * sm_lc_forward reads layer l-1's assembled spikes (or the input) and writes
+ * the LC's block of m->act[l]. sm_lc_backward reads its block of m->dact[l]
+ * and, unless l == 0, writes its partial input gradient into m->partial. */
+void sm_lc_forward(sm_model *m, int lc);
+void sm_lc_backward(sm_model *m, int lc);
+
+/* The `grad` code path: zero the gradients, encode a batch (static x [B,n_in]
+ * with sample ids 0..B-1 and epoch 0, or spikes [T,B,n_in] as they are), run
+ * forward and backward with scale 1/B. Returns the mean loss; gradients are
+ * left in every LC's grad block. */
+double sm_model_grad_batch(sm_model *m, const float *x, const int32_t *y, int B, int is_spikes);
+
+void sm_model_zero_grad(sm_model *m);
+/* One optimizer step on every LC with the learning rate lr. */
+void sm_model_update(sm_model *m, double lr);
+/* Learning rate of the schedule at optimizer step `step` of `total_steps`. */
+double sm_model_lr(const sm_model *m, long step, long total_steps, int epoch);
+
+/* Gather a whole layer's weight [out, fan_in] and bias [out] from its LCs
+ * (and back). which: 0 = parameters, 1 = gradient, 2 = opt_m, 3 = opt_v. */
+void sm_layer_gather(const sm_model *m, int layer, int which, float *w, float *b);
+void sm_layer_scatter(sm_model *m, int layer, int which, const float *w, const float *b);
+
+/* Checksum over every LC's parameters (and optimizer state when with_opt). */
+uint64_t sm_model_checksum(const sm_model *m, int with_opt);
+
+/* Encode a static batch x [B,n_in] for the configured encoder into out
+ * [T,B,n_in]; returns 1 when no encoding is needed (direct: use x as static). */
+int sm_model_encode(const sm_model *m, float *out, const float *x, const int32_t *sample_ids,
+                    int B, uint64_t epoch);
+
+#endif

@@ -1,0 +1,42 @@
+/* main.c — the `spikemesh` command: dispatch to a subcommand and turn its
+ * return code into the exit status of DESIGN.md (0 ok, 2 bad input, 1 failure). */
+#include <mpi.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sm_cli.h"
+#include "sm_common.h"
+
+static const char USAGE[] =
+    "usage: spikemesh COMMAND [options]\n"
+    "\n"
+    "Train spiking neural networks on a mesh of cores (one MPI rank per core).\n"
+    "\n"
+    "commands:\n"
+    "  train   -c CONFIG [--set key.path=value ...] [--out DIR] [--resume CKPT]\n"
+    "  eval    -c CONFIG --checkpoint CKPT\n"
+    "  grad    -c CONFIG --checkpoint CKPT --batch BATCH.h5 --out GRADS.h5\n"
+    "\n"
+    "`spikemesh COMMAND --help` describes one command. Exit status: 0 success,\n"
+    "2 bad usage or bad input (the message names the file, line or key), 1 failure.\n";
+
+int main(int argc, char **argv) {
+    MPI_Init(&argc, &argv);
+    int rc;
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        if (sm_cli_rank() == 0) fputs(USAGE, argc < 2 ? stderr : stdout);
+        rc = argc < 2 ? SM_EINPUT : SM_OK;
+        MPI_Finalize();
+        return rc;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "train")) rc = sm_cmd_train(argc - 1, argv + 1);
+    else if (!strcmp(cmd, "eval")) rc = sm_cmd_eval(argc - 1, argv + 1);
+    else if (!strcmp(cmd, "grad")) rc = sm_cmd_grad(argc - 1, argv + 1);
+    else rc = sm_error("unknown command '%s' (expected train, eval or grad; see spikemesh --help)", cmd);
+    if (rc > 0 && sm_cli_rank() == 0) fprintf(stderr, "spikemesh %s: %s\n", cmd, sm_errmsg());
+    if (rc < 0) rc = SM_OK; /* --help */
+    if (rc == SM_EFAIL) MPI_Abort(MPI_COMM_WORLD, 1);
+    MPI_Finalize();
+    return rc;
+}

@@ -1,0 +1,59 @@
+/* sm_cli.h — pieces shared by the subcommands of the `spikemesh` command. */
+#ifndef SM_CLI_H
+#define SM_CLI_H
+
+#include <stdio.h>
+
+#include "sm_config.h"
+#include "sm_data.h"
+#include "sm_model.h"
+
+/* Options common to the subcommands. */
+typedef struct {
+    const char *config;        /* -c */
+    const char **sets;         /* --set key=value, in order */
+    int n_sets;
+    const char *out;           /* --out */
+    const char *resume;        /* --resume */
+    const char *checkpoint;    /* --checkpoint */
+    const char *batch;         /* --batch */
+    int quiet;                 /* -q: no progress */
+} sm_cli_options;
+
+/* Load -c CONFIG, apply --set overrides in order, build the model, and reject
+ * unknown keys. On error prints nothing: the message is in sm_errmsg(). */
+int sm_cli_setup(const sm_cli_options *o, sm_cfg **cfg, sm_model *m);
+
+/* Load the training and test sets named by the config's data: keys and check
+ * them against the model (input size, classes). */
+int sm_cli_load_data(const sm_model *m, sm_dataset *train, sm_dataset *test);
+
+/* Accuracy and mean loss of the model on a data set (forward only).
+ * progress may be NULL. epoch_tag keys the rate encoder. */
+typedef struct sm_progress sm_progress;
+void sm_cli_evaluate(sm_model *m, const sm_dataset *d, double *accuracy, double *loss);
+
+/* Progress display: a bar redrawn in place on a terminal, plain lines every
+ * few seconds otherwise (stderr). */
+sm_progress *sm_progress_new(FILE *stream, int quiet);
+void sm_progress_begin(sm_progress *p, int epoch, int epochs, long batches, long samples_done_before,
+                       long samples_total);
+void sm_progress_update(sm_progress *p, long batch, double loss, double accuracy, long samples);
+void sm_progress_end(sm_progress *p);
+void sm_progress_free(sm_progress *p);
+
+int sm_cmd_train(int argc, char **argv);
+int sm_cmd_eval(int argc, char **argv);
+int sm_cmd_grad(int argc, char **argv);
+
+/* Parse options for a subcommand: `allowed` lists the long names it takes
+ * ("config", "set", "out", "resume", "checkpoint", "batch", "quiet"). Prints
+ * help and returns -1 for --help; SM_EINPUT on a bad option. */
+int sm_cli_parse(int argc, char **argv, const char *usage, const char *const *allowed,
+                 sm_cli_options *o);
+
+/* printf to stdout on rank 0 only. */
+void sm_print0(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int sm_cli_rank(void);
+
+#endif

@@ -1,7 +1,8 @@
 /* metrics.c — metrics.h5 of a run: one row per epoch, rewritten whole (and
  * atomically) after every epoch, so a crash leaves the last complete file.
  *   /epoch int32 [E], /train_loss, /train_accuracy, /test_loss, /test_accuracy,
- *   /lr, /wall_seconds, /samples_per_second float64 [E]; attrs: seed, config. */
+ *   /lr, /wall_seconds, /samples_per_second, /validation_loss, /validation_accuracy
+ *   float64 [E]; attrs: seed, config. */
 #include "sm_metrics.h"
 
 #include <stdlib.h>
@@ -13,7 +14,7 @@
 
 static const char *const COLUMNS[SM_METRIC_COLUMNS] = {
     "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "wall_seconds",
-    "samples_per_second"};
+    "samples_per_second", "validation_loss", "validation_accuracy"};
 
 void sm_metrics_append(sm_metrics *mt, int epoch, const double *row) {
     mt->epoch = sm_xrealloc(mt->epoch, sizeof(int32_t) * (size_t)(mt->n + 1));

@@ -4,8 +4,9 @@
 
 #include <stdint.h>
 
+/* Columns of metrics.h5; validation_* are NaN when data.validation is 0. */
 enum { SM_M_TRAIN_LOSS, SM_M_TRAIN_ACC, SM_M_TEST_LOSS, SM_M_TEST_ACC, SM_M_LR, SM_M_WALL,
-       SM_M_RATE, SM_METRIC_COLUMNS };
+       SM_M_RATE, SM_M_VAL_LOSS, SM_M_VAL_ACC, SM_METRIC_COLUMNS };
 
 typedef struct {
     int n;

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <libgen.h>
+#include <math.h>
 #include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,7 +117,7 @@ int sm_cmd_train(int argc, char **argv) {
     sm_cfg *cfg = NULL;
     sm_model model;
     memset(&model, 0, sizeof model);
-    sm_dataset train = {0}, test = {0};
+    sm_dataset train = {0}, test = {0}, validation = {0};
     sm_metrics metrics = {0};
     sm_progress *prog = NULL;
     int start_epoch = 0;
@@ -153,10 +154,21 @@ int sm_cmd_train(int argc, char **argv) {
 
     double t0 = sm_wall_seconds();
     if ((rc = sm_cli_load_data(&model, &train, &test))) goto done;
+    if (model.data.validation > 0) { /* hold out a seeded share of the training set */
+        sm_dataset all = train;
+        sm_dataset_split(&all, model.data.validation, model.seed, &train, &validation);
+        sm_dataset_free(&all);
+        if (validation.n == 0 || train.n == 0) {
+            rc = sm_error("data.validation = %g leaves %d training and %d validation samples",
+                          model.data.validation, train.n, validation.n);
+            goto done;
+        }
+    }
     sm_print0("spikemesh train: %s, %d layers, %d logical cores, %ld parameters; %d training and "
               "%d test samples (loaded in %.1f s)\n", o.config, model.n_layers, model.n_lcs,
               (long)({ size_t s = 0; for (int i = 0; i < model.n_lcs; i++) s += model.lcs[i].n_param; s; }),
               train.n, test.n, sm_wall_seconds() - t0);
+    if (validation.n) sm_print0("validation: %d samples held out of the training set\n", validation.n);
     sm_print0("run directory: %s\n", out);
 
     const int epochs = model.train.epochs;
@@ -172,11 +184,15 @@ int sm_cmd_train(int argc, char **argv) {
         sm_progress_end(prog);
         double wall = sm_wall_seconds() - wall0;
         sm_cli_evaluate(&model, &test, &test_acc, &test_loss);
+        double val_acc = NAN, val_loss = NAN;
+        if (validation.n) sm_cli_evaluate(&model, &validation, &val_acc, &val_loss);
         double row[SM_METRIC_COLUMNS] = {train_loss, train_acc, test_loss, test_acc, lr, wall,
-                                         train.n / wall};
+                                         train.n / wall, val_loss, val_acc};
         sm_metrics_append(&metrics, epoch, row);
-        sm_print0("epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  lr %.2g  "
-                  "%.1f s (%.0f samples/s)\n", epoch + 1, epochs, train_loss, 100 * train_acc,
+        char val[64] = "";
+        if (validation.n) snprintf(val, sizeof val, "  val acc %.2f%%", 100 * val_acc);
+        sm_print0("epoch %d/%d  train loss %.4f acc %.2f%%%s  test loss %.4f acc %.2f%%  lr %.2g  "
+                  "%.1f s (%.0f samples/s)\n", epoch + 1, epochs, train_loss, 100 * train_acc, val,
                   test_loss, 100 * test_acc, lr, wall, train.n / wall);
         snprintf(path, sizeof path, "%s/metrics.h5", out);
         if ((rc = sm_metrics_save(&metrics, path, sm_cfg_text(cfg), model.seed))) goto done;
@@ -193,6 +209,7 @@ done:
     sm_metrics_free(&metrics);
     sm_dataset_free(&train);
     sm_dataset_free(&test);
+    sm_dataset_free(&validation);
     sm_model_free(&model);
     sm_cfg_free(cfg);
     free(o.sets);

@@ -155,11 +155,7 @@ void sm_cli_evaluate(sm_model *m, const sm_dataset *d, double *accuracy, double 
             if (!input_static) input = enc;
         }
         sm_model_forward(m, input, input_static, nb);
-        const float *mem_out = m->layers[m->n_layers - 1].n_lc == 1
-                                   ? m->lcs[m->layers[m->n_layers - 1].first_lc].mem : NULL;
-        if (m->loss.kind != SM_LOSS_CE_MEM || mem_out)
-            total += sm_loss(&m->loss, m->act[m->n_layers - 1], mem_out, y, m->T, nb, m->n_classes,
-                             1.0, NULL, NULL);
+        total += sm_model_loss(m, y, 1.0);
         correct += sm_predict(NULL, m->act[m->n_layers - 1], y, m->T, nb, m->n_classes);
     }
     *accuracy = (double)correct / d->n;

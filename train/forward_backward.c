@@ -140,29 +140,40 @@ void sm_model_forward(sm_model *m, const float *input, int input_static, int B) 
     for (int id = 0; id < m->n_lcs; id++) sm_lc_forward(m, id);
 }
 
+/* The output layer's membrane [T,B,K] for the ce_mem loss: the LC's own buffer
+ * when the layer is one LC, else assembled into *owned (free() it). NULL for
+ * the other losses, which read spikes only. */
+static const float *output_mem(const sm_model *m, float **owned) {
+    const sm_layer *Lo = &m->layers[m->n_layers - 1];
+    *owned = NULL;
+    if (m->loss.kind != SM_LOSS_CE_MEM) return NULL;
+    if (Lo->n_lc == 1) return m->lcs[Lo->first_lc].mem;
+    *owned = sm_falloc((size_t)m->T * m->B * Lo->n_out);
+    for (int s = 0; s < Lo->n_lc; s++) {
+        const sm_lc *lc = &m->lcs[Lo->first_lc + s];
+        size_t block = (size_t)(lc->o1 - lc->o0) * Lo->out_h * Lo->out_w;
+        block_copy(*owned + (size_t)lc->o0 * Lo->out_h * Lo->out_w, (size_t)Lo->n_out, lc->mem,
+                   block, (size_t)m->T * m->B, block);
+    }
+    return *owned;
+}
+
+double sm_model_loss(const sm_model *m, const int32_t *y, double scale) {
+    float *owned;
+    const float *mem = output_mem(m, &owned);
+    double loss = sm_loss(&m->loss, m->act[m->n_layers - 1], mem, y, m->T, m->B, m->n_classes,
+                          scale, NULL, NULL);
+    free(owned);
+    return loss;
+}
+
 double sm_model_backward(sm_model *m, const int32_t *y, double scale) {
     const int last = m->n_layers - 1, B = m->B;
-    /* the output layer's membrane, assembled (only ce_mem reads it) */
-    const float *mem_out = NULL;
-    float *mem_assembled = NULL;
-    const sm_layer *Lo = &m->layers[last];
-    if (m->loss.kind == SM_LOSS_CE_MEM) {
-        if (Lo->n_lc == 1) {
-            mem_out = m->lcs[Lo->first_lc].mem;
-        } else {
-            mem_assembled = sm_falloc((size_t)m->T * B * Lo->n_out);
-            for (int s = 0; s < Lo->n_lc; s++) {
-                const sm_lc *lc = &m->lcs[Lo->first_lc + s];
-                size_t block = (size_t)(lc->o1 - lc->o0) * Lo->out_h * Lo->out_w;
-                block_copy(mem_assembled + (size_t)lc->o0 * Lo->out_h * Lo->out_w, (size_t)Lo->n_out,
-                           lc->mem, block, (size_t)m->T * B, block);
-            }
-            mem_out = mem_assembled;
-        }
-    }
+    float *owned;
+    const float *mem_out = output_mem(m, &owned);
     double loss = sm_loss(&m->loss, m->act[last], mem_out, y, m->T, B, m->n_classes, scale,
                           m->dact[last], m->dmem_out);
-    free(mem_assembled);
+    free(owned);
     m->last_loss = loss;
 
     for (int l = last; l >= 0; l--) {

@@ -132,6 +132,8 @@ void sm_model_forward(sm_model *m, const float *input, int input_static, int B);
 /* Loss of the last forward (scale * Σ_b loss_b), and its gradient seeds. Then
  * BPTT through every LC, accumulating into grad (I3). Returns the loss. */
 double sm_model_backward(sm_model *m, const int32_t *y, double scale);
+/* The loss of the last forward only (evaluation): scale * Σ_b loss_b. */
+double sm_model_loss(const sm_model *m, const int32_t *y, double scale);
 
 /* One LC's share of the forward/backward (the executor's unit of work).
  * sm_lc_forward reads layer l-1's assembled spikes (or the input) and writes

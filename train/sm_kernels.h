@@ -68,7 +68,7 @@ void sm_avgpool_backward(float *din, const float *dout, int R, int Ch, int H, in
 typedef enum { SM_RESET_SUBTRACT = 0, SM_RESET_ZERO = 1 } sm_reset_kind;
 typedef enum { SM_SURROGATE_ATAN = 0, SM_SURROGATE_FAST_SIGMOID = 1 } sm_surrogate_kind;
 typedef struct {
-    float beta;          /* decay, clamped to [0,1] by the model */
+    float beta;          /* decay in [0,1] (the config rejects other values) */
     float threshold;
     sm_reset_kind reset;
     sm_surrogate_kind surrogate;

@@ -1,0 +1,1186 @@
+/* test_cli.c — the `spikemesh` command as a user meets it, run as a child
+ * process ($SPIKEMESH_BUILD_DIR/spikemesh):
+ *   - usage: --help of every command (exit 0, usage on stdout), bad usage (exit 2);
+ *   - bad input (missing/truncated/bad-magic IDX, corrupt PNG, HDF5 files missing a
+ *     dataset or not HDF5 at all, bad config keys, types, ranges, YAML syntax): exit 2
+ *     and a message naming the file or key and what was expected;
+ *   - a failing run never destroys the files of an earlier run in the same --out;
+ *   - resume from a checkpoint gives the same bits as an uninterrupted run;
+ *   - the layout of checkpoint.h5 and metrics.h5 (DESIGN.md "Files");
+ *   - `spikemesh eval` reproduces the test accuracy recorded in metrics.h5.
+ * Never a crash: a child killed by a signal fails the test. Inputs are written
+ * to a mkdtemp directory that is removed at the end. */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <hdf5.h>
+#include <math.h>
+#include <png.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "sm_common.h"
+#include "sm_config.h"
+
+static char tmpdir[64];
+static char binary[4096];
+static char tiny[4096];     /* configs/tiny.yaml */
+static char run_a[4200];    /* tiny.yaml trained for its 3 epochs, made once in group_setup */
+
+/* ---- running the command -------------------------------------------------- */
+
+/* What the last run() saw. */
+static struct {
+    int status;             /* exit status (a signal fails the test inside run()) */
+    char out[1 << 16], err[1 << 16];
+    char cmdline[2048];
+} R;
+
+static void slurp(const char *path, char *buf, size_t n) {
+    FILE *f = fopen(path, "rb");
+    size_t len = 0;
+    if (f) { len = fread(buf, 1, n - 1, f); fclose(f); }
+    buf[len] = 0;
+}
+
+/* Run spikemesh with the NULL-terminated arguments, in tmpdir, stdout and
+ * stderr captured into R. Returns the exit status; exit by a signal fails. */
+static int run(const char *arg, ...) {
+    const char *argv[64];
+    int argc = 0;
+    argv[argc++] = binary;
+    va_list ap;
+    va_start(ap, arg);
+    for (const char *a = arg; a && argc < 63; a = va_arg(ap, const char *)) argv[argc++] = a;
+    va_end(ap);
+    argv[argc] = NULL;
+    R.cmdline[0] = 0;
+    for (int i = 1; i < argc; i++) {
+        strncat(R.cmdline, argv[i], sizeof R.cmdline - strlen(R.cmdline) - 2);
+        strncat(R.cmdline, " ", sizeof R.cmdline - strlen(R.cmdline) - 1);
+    }
+    char out_path[128], err_path[128];
+    snprintf(out_path, sizeof out_path, "%s/.stdout", tmpdir);
+    snprintf(err_path, sizeof err_path, "%s/.stderr", tmpdir);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0 || chdir(tmpdir) != 0) _exit(127);
+        execv(binary, (char *const *)argv);
+        _exit(127);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    slurp(out_path, R.out, sizeof R.out);
+    slurp(err_path, R.err, sizeof R.err);
+    if (WIFSIGNALED(st))
+        fail_msg("spikemesh %s: killed by signal %d\nstderr:\n%s", R.cmdline, WTERMSIG(st), R.err);
+    assert_true(WIFEXITED(st));
+    R.status = WEXITSTATUS(st);
+    if (R.status == 127) fail_msg("cannot run %s", binary);
+    return R.status;
+}
+
+/* The last run exited with `status` and `where` (stdout or stderr) holds every
+ * NULL-terminated needle. */
+static void expect_in(int status, const char *where, const char *text, ...) {
+    if (R.status != status)
+        fail_msg("spikemesh %s: exit %d, expected %d\nstdout:\n%s\nstderr:\n%s", R.cmdline, R.status,
+                 status, R.out, R.err);
+    va_list ap;
+    va_start(ap, text);
+    for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *))
+        if (!strstr(text, s))
+            fail_msg("spikemesh %s: %s lacks '%s':\n%s", R.cmdline, where, s, text);
+    va_end(ap);
+}
+#define EXPECT_ERR(status, ...) expect_in(status, "stderr", R.err, __VA_ARGS__, NULL)
+#define EXPECT_OUT(status, ...) expect_in(status, "stdout", R.out, __VA_ARGS__, NULL)
+/* Bad input: exit 2, a message, and nothing on stdout that looks like training. */
+#define EXPECT_BAD(...) do { EXPECT_ERR(2, __VA_ARGS__); assert_null(strstr(R.out, "epoch 1/")); } while (0)
+
+/* ---- files ----------------------------------------------------------------- */
+
+static const char *tpath(char *buf, const char *rel) {
+    snprintf(buf, 4200, "%s/%s", tmpdir, rel);
+    return buf;
+}
+
+static void write_file(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) fail_msg("cannot write %s", path);
+    assert_int_equal(fwrite(data, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void write_text(const char *path, const char *fmt, ...) {
+    char buf[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    write_file(path, buf, (size_t)n);
+}
+
+/* The whole file (malloc'd, *n bytes); NULL when absent. */
+static char *read_all(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)len + 1);
+    assert_int_equal(fread(buf, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    buf[len] = 0;
+    *n = (size_t)len;
+    return buf;
+}
+
+static void mkdir_p(const char *path) {
+    char buf[4200];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') { *p = 0; mkdir(buf, 0777); *p = '/'; }
+    mkdir(buf, 0777);
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    return remove(path);
+}
+
+/* ---- test data: IDX, PNG, HDF5 ------------------------------------------- */
+
+enum { IMAGES = 12, SIDE = 4, CLASSES = 3 };
+
+static void put_be32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+}
+
+/* An IDX file of `n` 4x4 images (is_images) or labels, whose header says
+ * `promised` items; magic as given; raw or gzip. */
+static void write_idx(const char *path, int is_images, uint32_t magic, int promised, int n, int gzip) {
+    size_t item = is_images ? SIDE * SIDE : 1, head = is_images ? 16 : 8;
+    size_t len = head + item * (size_t)n;
+    uint8_t *buf = calloc(len, 1);
+    put_be32(buf, magic);
+    put_be32(buf + 4, (uint32_t)promised);
+    if (is_images) { put_be32(buf + 8, SIDE); put_be32(buf + 12, SIDE); }
+    for (size_t i = 0; i < item * (size_t)n; i++)
+        buf[head + i] = is_images ? (uint8_t)(i * 37 % 256) : (uint8_t)(i % CLASSES);
+    if (gzip) {
+        gzFile gz = gzopen(path, "wb");
+        assert_non_null(gz);
+        assert_int_equal(gzwrite(gz, buf, (unsigned)len), (int)len);
+        assert_int_equal(gzclose(gz), Z_OK);
+    } else {
+        write_file(path, buf, len);
+    }
+    free(buf);
+}
+
+/* A config for a one-layer dense network on 4x4 images, with the data keys
+ * given as YAML text. */
+static void write_small_config(const char *path, const char *data_yaml) {
+    write_text(path,
+               "seed: 1\n"
+               "model:\n"
+               "  input: [1, %d, %d]\n"
+               "  time_steps: 2\n"
+               "  layers:\n"
+               "    - {type: dense, out: %d}\n"
+               "train:\n"
+               "  epochs: 1\n"
+               "  batch: 4\n"
+               "data:\n%s",
+               SIDE, SIDE, CLASSES, data_yaml);
+}
+
+static void write_idx_config(const char *path, const char *train_images, const char *train_labels,
+                             const char *test_images, const char *test_labels) {
+    char data[4096];
+    snprintf(data, sizeof data,
+             "  source: idx\n  train_images: %s\n  train_labels: %s\n"
+             "  test_images: %s\n  test_labels: %s\n",
+             train_images, train_labels, test_images, test_labels);
+    write_small_config(path, data);
+}
+
+static void write_png(const char *path, uint8_t seed) {
+    FILE *f = fopen(path, "wb");
+    if (!f) fail_msg("cannot write %s", path);
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    if (setjmp(png_jmpbuf(png))) fail_msg("libpng failed writing %s", path);
+    png_init_io(png, f);
+    png_set_IHDR(png, info, SIDE, SIDE, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    for (int y = 0; y < SIDE; y++) {
+        uint8_t row[SIDE];
+        for (int x = 0; x < SIDE; x++) row[x] = (uint8_t)(seed * 50 + y * 16 + x * 4);
+        png_write_row(png, row);
+    }
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    fclose(f);
+}
+
+/* root/{cat,dog,eel}/{a,b}.png */
+static void write_png_folder(const char *root) {
+    static const char *const classes[CLASSES] = {"cat", "dog", "eel"};
+    char path[4300];
+    for (int c = 0; c < CLASSES; c++) {
+        snprintf(path, sizeof path, "%s/%s", root, classes[c]);
+        mkdir_p(path);
+        snprintf(path, sizeof path, "%s/%s/a.png", root, classes[c]);
+        write_png(path, (uint8_t)c);
+        snprintf(path, sizeof path, "%s/%s/b.png", root, classes[c]);
+        write_png(path, (uint8_t)(c + 1));
+    }
+}
+
+static void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+/* batch.h5 for tiny.yaml: /x float32 [B,1,8,8], and /y int32 [B] unless without_y. */
+static void write_batch(const char *path, int without_y) {
+    enum { B = 5 };
+    float x[B * 64];
+    int32_t y[B];
+    for (int i = 0; i < B * 64; i++) x[i] = (float)((i * 7919) % 101) / 100.0f;
+    for (int i = 0; i < B; i++) y[i] = i % 4;
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(f >= 0);
+    hsize_t xd[4] = {B, 1, 8, 8}, yd[1] = {B};
+    hid_t s = H5Screate_simple(4, xd, NULL);
+    hid_t d = H5Dcreate2(f, "x", H5T_IEEE_F32LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0);
+    H5Dclose(d);
+    H5Sclose(s);
+    if (!without_y) {
+        s = H5Screate_simple(1, yd, NULL);
+        d = H5Dcreate2(f, "y", H5T_STD_I32LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        assert_true(H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, y) >= 0);
+        H5Dclose(d);
+        H5Sclose(s);
+    }
+    assert_true(H5Fclose(f) >= 0);
+}
+
+static void copy_file(const char *from, const char *to) {
+    size_t n;
+    char *data = read_all(from, &n);
+    if (!data) fail_msg("cannot read %s", from);
+    write_file(to, data, n);
+    free(data);
+}
+
+/* A copy of run A's checkpoint with the link `drop` removed. */
+static void write_checkpoint_without(const char *path, const char *drop) {
+    char from[4300];
+    snprintf(from, sizeof from, "%s/checkpoint.h5", run_a);
+    copy_file(from, path);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(f >= 0);
+    assert_true(H5Ldelete(f, drop, H5P_DEFAULT) >= 0);
+    assert_true(H5Fclose(f) >= 0);
+}
+
+/* ---- reading HDF5 results ------------------------------------------------ */
+
+/* Dataset `name` of an open file: its shape (returns rank) and, if out is not
+ * NULL, its values converted to `memtype` (out must be large enough). */
+static int h5_read(hid_t f, const char *name, hid_t memtype, void *out, hsize_t *dims) {
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    if (d < 0) fail_msg("missing dataset %s", name);
+    hid_t s = H5Dget_space(d);
+    int rank = H5Sget_simple_extent_ndims(s);
+    assert_true(rank >= 0 && rank <= 8);
+    H5Sget_simple_extent_dims(s, dims, NULL);
+    if (out) assert_true(H5Dread(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) >= 0);
+    H5Sclose(s);
+    H5Dclose(d);
+    return rank;
+}
+
+static int64_t h5_attr_int(hid_t f, const char *obj, const char *name) {
+    int64_t v = -1;
+    hid_t a = H5Aopen_by_name(f, obj, name, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0) fail_msg("missing attribute %s on %s", name, obj);
+    assert_true(H5Aread(a, H5T_NATIVE_INT64, &v) >= 0);
+    H5Aclose(a);
+    return v;
+}
+
+/* A string attribute (variable or fixed length), malloc'd. */
+static char *h5_attr_string(hid_t f, const char *obj, const char *name) {
+    hid_t a = H5Aopen_by_name(f, obj, name, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0) fail_msg("missing attribute %s on %s", name, obj);
+    hid_t t = H5Aget_type(a);
+    assert_int_equal(H5Tget_class(t), H5T_STRING);
+    char *s;
+    if (H5Tis_variable_str(t) > 0) {
+        char *v = NULL;
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, H5T_VARIABLE);
+        H5Tset_cset(mt, H5Tget_cset(t));
+        assert_true(H5Aread(a, mt, &v) >= 0);
+        s = strdup(v);
+        H5free_memory(v);
+        H5Tclose(mt);
+    } else {
+        size_t n = H5Tget_size(t);
+        s = calloc(n + 1, 1);
+        assert_true(H5Aread(a, t, s) >= 0);
+    }
+    H5Tclose(t);
+    H5Aclose(a);
+    return s;
+}
+
+static hid_t h5_open(const char *path) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) fail_msg("cannot open %s as HDF5", path);
+    return f;
+}
+
+/* Every dataset path in a file (sorted by name), collected by H5Lvisit. */
+typedef struct { char names[128][256]; int n; } name_list;
+
+static herr_t collect_dataset(hid_t g, const char *name, const H5L_info_t *info, void *vlist) {
+    name_list *l = vlist;
+    H5O_info_t oi;
+    if (H5Oget_info_by_name(g, name, &oi, H5P_DEFAULT) < 0) return -1;
+    if (oi.type == H5O_TYPE_DATASET && l->n < 128) snprintf(l->names[l->n++], 256, "/%s", name);
+    return 0;
+}
+
+static void list_datasets(hid_t f, name_list *l) {
+    l->n = 0;
+    assert_true(H5Lvisit(f, H5_INDEX_NAME, H5_ITER_INC, collect_dataset, l) >= 0);
+}
+
+/* The stored bytes of a dataset, in its own file type. */
+static void *h5_raw(hid_t f, const char *name, size_t *n) {
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    if (d < 0) fail_msg("missing dataset %s", name);
+    hid_t t = H5Dget_type(d), s = H5Dget_space(d);
+    *n = H5Tget_size(t) * (size_t)H5Sget_simple_extent_npoints(s);
+    void *buf = malloc(*n ? *n : 1);
+    assert_true(H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+    H5Tclose(t);
+    H5Sclose(s);
+    H5Dclose(d);
+    return buf;
+}
+
+/* Every dataset of two checkpoints — weights, biases, optimizer moments,
+ * placement — has the same name, shape and bits; so have /meta epoch and step. */
+static void assert_checkpoints_identical(const char *a_path, const char *b_path) {
+    hid_t a = h5_open(a_path), b = h5_open(b_path);
+    name_list *la = malloc(sizeof *la), *lb = malloc(sizeof *lb);
+    list_datasets(a, la);
+    list_datasets(b, lb);
+    assert_int_equal(la->n, lb->n);
+    assert_true(la->n >= 6 * 3 + 1); /* 3 layers x (weight, bias, m, v pairs) + lc_core */
+    for (int i = 0; i < la->n; i++) {
+        assert_string_equal(la->names[i], lb->names[i]);
+        size_t na, nb;
+        void *da = h5_raw(a, la->names[i], &na), *db = h5_raw(b, lb->names[i], &nb);
+        assert_int_equal(na, nb);
+        if (memcmp(da, db, na) != 0)
+            fail_msg("%s differs between %s and %s", la->names[i], a_path, b_path);
+        free(da);
+        free(db);
+    }
+    assert_int_equal(h5_attr_int(a, "/meta", "epoch"), h5_attr_int(b, "/meta", "epoch"));
+    assert_int_equal(h5_attr_int(a, "/meta", "step"), h5_attr_int(b, "/meta", "step"));
+    assert_int_equal(h5_attr_int(a, "/optim", "step"), h5_attr_int(b, "/optim", "step"));
+    free(la);
+    free(lb);
+    H5Fclose(a);
+    H5Fclose(b);
+}
+
+enum { COL_TRAIN_LOSS, COL_TRAIN_ACC, COL_TEST_LOSS, COL_TEST_ACC, COL_LR, COL_WALL, COL_RATE,
+       COL_VAL_LOSS, COL_VAL_ACC, COLS };
+static const char *const COLUMN[COLS] = {"/train_loss", "/train_accuracy", "/test_loss",
+                                         "/test_accuracy", "/lr", "/wall_seconds",
+                                         "/samples_per_second", "/validation_loss",
+                                         "/validation_accuracy"};
+
+typedef struct { int n; int32_t epoch[16]; double col[COLS][16]; } metrics;
+
+/* metrics.h5 of a run directory, checking every column has one row per epoch. */
+static void read_metrics(const char *dir, metrics *mt) {
+    char path[4300];
+    snprintf(path, sizeof path, "%s/metrics.h5", dir);
+    hid_t f = h5_open(path);
+    hsize_t dims[8];
+    assert_int_equal(h5_read(f, "/epoch", 0, NULL, dims), 1);
+    assert_true(dims[0] <= 16);
+    mt->n = (int)dims[0];
+    h5_read(f, "/epoch", H5T_NATIVE_INT32, mt->epoch, dims);
+    for (int c = 0; c < COLS; c++) {
+        assert_int_equal(h5_read(f, COLUMN[c], 0, NULL, dims), 1);
+        if ((int)dims[0] != mt->n) fail_msg("%s: %s has %d rows, /epoch %d", path, COLUMN[c], (int)dims[0], mt->n);
+        h5_read(f, COLUMN[c], H5T_NATIVE_DOUBLE, mt->col[c], dims);
+    }
+    H5Fclose(f);
+}
+
+/* ---- fixtures -------------------------------------------------------------- */
+
+static int group_setup(void **state) {
+    const char *build = getenv("SPIKEMESH_BUILD_DIR"), *source = getenv("SPIKEMESH_SOURCE_DIR");
+    if (!build || !source) {
+        fprintf(stderr, "SPIKEMESH_BUILD_DIR and SPIKEMESH_SOURCE_DIR must be set (ctest sets them)\n");
+        return -1;
+    }
+    snprintf(binary, sizeof binary, "%s/spikemesh", build);
+    snprintf(tiny, sizeof tiny, "%s/configs/tiny.yaml", source);
+    if (access(binary, X_OK) != 0) {
+        fprintf(stderr, "%s is not built\n", binary);
+        return -1;
+    }
+    strcpy(tmpdir, "/tmp/sm_test_cli_XXXXXX");
+    if (!mkdtemp(tmpdir)) return -1;
+    h5_quiet();
+    /* run A: tiny.yaml as it is (3 epochs, constant lr), shared by several tests */
+    snprintf(run_a, sizeof run_a, "%s/A", tmpdir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        execl(binary, binary, "train", "-c", tiny, "-q", "--out", run_a, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "training run A (spikemesh train -c %s) failed\n", tiny);
+        return -1;
+    }
+    return 0;
+}
+
+static int group_teardown(void **state) {
+    if (tmpdir[0] && !getenv("SPIKEMESH_KEEP_TMP")) nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return 0;
+}
+
+/* ---- 1. usage ---------------------------------------------------------------- */
+
+static void test_help(void **state) {
+    run("--help", NULL);
+    EXPECT_OUT(0, "usage: spikemesh COMMAND", "train", "eval", "grad");
+    run("train", "--help", NULL);
+    EXPECT_OUT(0, "usage: spikemesh train", "--resume", "--set");
+    run("eval", "--help", NULL);
+    EXPECT_OUT(0, "usage: spikemesh eval", "--checkpoint");
+    run("grad", "--help", NULL);
+    EXPECT_OUT(0, "usage: spikemesh grad", "--batch");
+    run("train", "-h", NULL);
+    EXPECT_OUT(0, "usage: spikemesh train");
+}
+
+static void test_bad_usage(void **state) {
+    run(NULL);
+    EXPECT_ERR(2, "usage: spikemesh COMMAND");
+    run("frobnicate", NULL);
+    EXPECT_ERR(2, "unknown command 'frobnicate'", "expected train, eval or grad");
+    run("train", "--frobnicate", NULL);
+    EXPECT_ERR(2, "unknown option '--frobnicate'", "usage: spikemesh train");
+    run("eval", "--resume", "x", NULL);
+    EXPECT_ERR(2, "--resume", "does not apply", "usage: spikemesh eval");
+    run("grad", "--quiet", NULL);
+    EXPECT_ERR(2, "--quiet", "does not apply");
+    run("train", "-c", NULL);
+    EXPECT_ERR(2, "'-c'", "needs a value");
+    run("train", "-c", tiny, "stray", NULL);
+    EXPECT_ERR(2, "unexpected argument 'stray'");
+    run("train", NULL);
+    EXPECT_ERR(2, "missing -c CONFIG");
+    run("eval", "-c", tiny, NULL);
+    EXPECT_ERR(2, "missing --checkpoint");
+    run("grad", "-c", tiny, "--checkpoint", "x.h5", NULL);
+    EXPECT_ERR(2, "--batch", "--out");
+}
+
+/* ---- 2. bad input -------------------------------------------------------- */
+
+static void test_idx(void **state) {
+    char cfg[4200], ti[4200], tl[4200], vi[4200], vl[4200], bad[4200], out[4200];
+    tpath(cfg, "idx.yaml");
+    tpath(out, "idx-run");
+    tpath(ti, "train-images.idx");
+    tpath(tl, "train-labels.idx.gz");
+    tpath(vi, "test-images.idx.gz");
+    tpath(vl, "test-labels.idx");
+    write_idx(ti, 1, 0x803, IMAGES, IMAGES, 0);
+    write_idx(tl, 0, 0x801, IMAGES, IMAGES, 1);
+    write_idx(vi, 1, 0x803, IMAGES, IMAGES, 1);
+    write_idx(vl, 0, 0x801, IMAGES, IMAGES, 0);
+
+    /* the good files train: every failure below is the bad file's doing */
+    write_idx_config(cfg, ti, tl, vi, vl);
+    run("train", "-c", cfg, "-q", "--out", out, NULL);
+    EXPECT_OUT(0, "epoch 1/1", "12 training and 12 test samples");
+
+    tpath(bad, "absent-images.idx");
+    write_idx_config(cfg, bad, tl, vi, vl);
+    run("train", "-c", cfg, "-q", "--out", out, NULL);
+    EXPECT_BAD(bad, "cannot open", "No such file");
+    /* the same through --set on a config that names good files */
+    write_idx_config(cfg, ti, tl, vi, vl);
+    char set[4300];
+    snprintf(set, sizeof set, "data.test_labels=%s", bad);
+    run("train", "-c", cfg, "--set", set, "-q", "--out", out, NULL);
+    EXPECT_BAD(bad, "cannot open");
+
+    /* truncated: the header promises 12 images, 5 are present (raw and gzip) */
+    for (int gzip = 0; gzip < 2; gzip++) {
+        tpath(bad, gzip ? "short-images.idx.gz" : "short-images.idx");
+        write_idx(bad, 1, 0x803, IMAGES, 5, gzip);
+        write_idx_config(cfg, ti, tl, bad, vl);
+        run("train", "-c", cfg, "-q", "--out", out, NULL);
+        EXPECT_BAD(bad, "truncated", "promises 12 images");
+    }
+    /* truncated labels */
+    tpath(bad, "short-labels.idx");
+    write_idx(bad, 0, 0x801, IMAGES, 7, 0);
+    write_idx_config(cfg, ti, bad, vi, vl);
+    run("train", "-c", cfg, "-q", "--out", out, NULL);
+    EXPECT_BAD(bad, "truncated", "labels");
+    /* labels count differs from the images count */
+    tpath(bad, "few-labels.idx");
+    write_idx(bad, 0, 0x801, 7, 7, 0);
+    write_idx_config(cfg, ti, bad, vi, vl);
+    run("train", "-c", cfg, "-q", "--out", out, NULL);
+    EXPECT_BAD(bad, "7 labels", "expected 12");
+    /* bad magic: a labels file where images are expected, and garbage */
+    write_idx_config(cfg, vl, tl, vi, vl);
+    run("train", "-c", cfg, "-q", "--out", out, NULL);
+    EXPECT_BAD(vl, "bad magic", "expected 0x00000803");
+    tpath(bad, "garbage.idx");
+    write_idx(bad, 1, 0x12345678, IMAGES, IMAGES, 1);
+    write_idx_config(cfg, ti, tl, bad, vl);
+    run("train", "-c", cfg, "-q", "--out", out, NULL);
+    EXPECT_BAD(bad, "bad magic 0x12345678", "expected");
+    /* shorter than a header */
+    tpath(bad, "tiny.idx");
+    write_file(bad, "\0\0\x08", 3);
+    write_idx_config(cfg, bad, tl, vi, vl);
+    run("train", "-c", cfg, "-q", "--out", out, NULL);
+    EXPECT_BAD(bad, "too short", "expected");
+    /* a gzip stream cut in the middle */
+    size_t n;
+    char *gz = read_all(vi, &n);
+    tpath(bad, "cut.idx.gz");
+    write_file(bad, gz, n / 2);
+    free(gz);
+    write_idx_config(cfg, ti, tl, bad, vl);
+    run("train", "-c", cfg, "-q", "--out", out, NULL);
+    EXPECT_BAD(bad);
+    /* the model does not fit the data: 4x4 images, model.input 8x8 */
+    write_idx_config(cfg, ti, tl, vi, vl);
+    run("train", "-c", cfg, "--set", "model.input=[1,8,8]", "-q", "--out", out, NULL);
+    EXPECT_BAD("training set", "16 values", "model.input");
+    /* labels beyond the last layer's outputs */
+    run("train", "-c", cfg, "--set", "model.layers.0.out=2", "-q", "--out", out, NULL);
+    EXPECT_BAD("labels go up to 2", "'out'");
+}
+
+static void test_png_folder(void **state) {
+    char cfg[4200], train_dir[4200], test_dir[4200], data[9000], bad[4300], out[4200];
+    tpath(cfg, "png.yaml");
+    tpath(out, "png-run");
+    tpath(train_dir, "png/train");
+    tpath(test_dir, "png/test");
+    write_png_folder(train_dir);
+    write_png_folder(test_dir);
+    snprintf(data, sizeof data, "  source: png\n  train_dir: %s\n  test_dir: %s\n", train_dir, test_dir);
+    write_small_config(cfg, data);
+    run("train", "-c", cfg, "-q", "--out", out, NULL);
+    EXPECT_OUT(0, "epoch 1/1", "6 training and 6 test samples");
+
+    /* garbage where a PNG should be */
+    snprintf(bad, sizeof bad, "%s/dog/b.png", test_dir);
+    write_file(bad, "this is not a png image at all", 30);
+    run("train", "-c", cfg, "-q", "--out", out, NULL);
+    EXPECT_BAD(bad, "not a PNG file", "signature");
+    /* a real PNG cut in half: libpng fails inside the image data */
+    char good[4300];
+    snprintf(good, sizeof good, "%s/cat/a.png", train_dir);
+    size_t n;
+    char *png = read_all(good, &n);
+    write_file(bad, png, n / 2);
+    run("train", "-c", cfg, "-q", "--out", out, NULL);
+    EXPECT_BAD(bad, "PNG");
+    /* a PNG whose image data are damaged (signature and header intact) */
+    for (size_t i = 40; i < n - 12; i++) png[i] ^= 0x5a;
+    write_file(bad, png, n);
+    free(png);
+    run("train", "-c", cfg, "-q", "--out", out, NULL);
+    EXPECT_BAD(bad, "PNG");
+    write_png(bad, 1);
+    /* wrong size without resizing */
+    run("train", "-c", cfg, "--set", "model.input=[1,5,5]", "-q", "--out", out, NULL);
+    EXPECT_BAD(".png", "expected 5x5");
+    /* a class folder without images */
+    char empty[4300];
+    snprintf(empty, sizeof empty, "%s/fox", test_dir);
+    mkdir_p(empty);
+    run("train", "-c", cfg, "-q", "--out", out, NULL);
+    EXPECT_BAD(empty, "empty class folder");
+    rmdir(empty);
+    /* source png without folders */
+    write_small_config(cfg, "  source: png\n");
+    run("train", "-c", cfg, "-q", "--out", out, NULL);
+    EXPECT_BAD("data.train_dir", "data.test_dir");
+}
+
+static void test_hdf5_inputs(void **state) {
+    char ckpt[4300], batch[4200], grads[4200], bad[4200];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.h5", run_a);
+    tpath(batch, "batch.h5");
+    tpath(grads, "grads.h5");
+
+    /* a good batch gives gradients */
+    write_batch(batch, 0);
+    run("grad", "-c", tiny, "--checkpoint", ckpt, "--batch", batch, "--out", grads, NULL);
+    EXPECT_OUT(0, "loss ", "1_dense", "wrote");
+    hid_t f = h5_open(grads);
+    hsize_t dims[8];
+    assert_int_equal(h5_read(f, "/layers/1_dense/weight_grad", 0, NULL, dims), 2);
+    assert_int_equal(dims[0], 16);
+    assert_int_equal(dims[1], 64);
+    double loss;
+    assert_int_equal(h5_read(f, "/loss", H5T_NATIVE_DOUBLE, &loss, dims), 0);
+    assert_true(isfinite(loss) && loss > 0);
+    H5Fclose(f);
+
+    /* batch.h5 without /y */
+    tpath(bad, "batch-no-y.h5");
+    write_batch(bad, 1);
+    run("grad", "-c", tiny, "--checkpoint", ckpt, "--batch", bad, "--out", grads, NULL);
+    EXPECT_BAD(bad, "missing dataset /y");
+    /* a batch shaped for another model */
+    run("grad", "-c", tiny, "--set", "model.input=[1,6,6]", "--checkpoint", ckpt, "--batch", batch,
+        "--out", grads, NULL);
+    EXPECT_BAD("expected");
+
+    /* a checkpoint missing a layer, for eval and grad */
+    tpath(bad, "ckpt-no-layer.h5");
+    write_checkpoint_without(bad, "/layers/1_dense");
+    run("eval", "-c", tiny, "--checkpoint", bad, NULL);
+    EXPECT_BAD(bad, "/layers/1_dense", "layer 1");
+    run("grad", "-c", tiny, "--checkpoint", bad, "--batch", batch, "--out", grads, NULL);
+    EXPECT_BAD(bad, "/layers/1_dense");
+    /* ... missing one dataset of a layer */
+    tpath(bad, "ckpt-no-bias.h5");
+    write_checkpoint_without(bad, "/layers/2_dense/bias");
+    run("eval", "-c", tiny, "--checkpoint", bad, NULL);
+    EXPECT_BAD(bad, "missing dataset /layers/2_dense/bias");
+    /* ... missing its /meta (format) */
+    tpath(bad, "ckpt-no-meta.h5");
+    write_checkpoint_without(bad, "/meta");
+    run("eval", "-c", tiny, "--checkpoint", bad, NULL);
+    EXPECT_BAD(bad, "format", "/meta");
+    /* ... and resumed from, which also reads the optimizer state */
+    char out[4200];
+    tpath(bad, "ckpt-no-moment.h5");
+    tpath(out, "resume-no-moment");
+    write_checkpoint_without(bad, "/optim/layers/0_conv2d/v_weight");
+    run("train", "-c", tiny, "-q", "--resume", bad, "--set", "train.epochs=4", "--out", out, NULL);
+    EXPECT_BAD(bad, "/optim/layers/0_conv2d/v_weight");
+    /* a checkpoint of another network: shapes are checked */
+    run("eval", "-c", tiny, "--set", "model.layers.1.out=8", "--checkpoint", ckpt, NULL);
+    EXPECT_BAD(ckpt, "1_dense/weight", "expected [8,64]");
+
+    /* not HDF5 at all, truncated, absent */
+    tpath(bad, "not-a-checkpoint.h5");
+    write_text(bad, "seed: 3\n");
+    run("eval", "-c", tiny, "--checkpoint", bad, NULL);
+    EXPECT_BAD(bad, "not an HDF5 file");
+    run("grad", "-c", tiny, "--checkpoint", ckpt, "--batch", bad, "--out", grads, NULL);
+    EXPECT_BAD(bad, "not an HDF5 file");
+    size_t n;
+    char *bytes = read_all(ckpt, &n);
+    tpath(bad, "cut-checkpoint.h5");
+    write_file(bad, bytes, n / 2);
+    free(bytes);
+    run("eval", "-c", tiny, "--checkpoint", bad, NULL);
+    EXPECT_BAD(bad);
+    tpath(bad, "absent.h5");
+    run("eval", "-c", tiny, "--checkpoint", bad, NULL);
+    EXPECT_BAD(bad, "cannot open");
+    /* an HDF5 file that is not a checkpoint (the batch) */
+    run("eval", "-c", tiny, "--checkpoint", batch, NULL);
+    EXPECT_BAD(batch, "/meta");
+}
+
+static void test_config_errors(void **state) {
+    char cfg[4200], out[4200];
+    tpath(out, "cfg-run");
+    size_t n;
+    char *text = read_all(tiny, &n);
+    assert_non_null(text);
+
+    /* unknown key in the file: file:line, the key, and a suggestion */
+    char *lr = strstr(text, "  lr: 2.0e-3\n");
+    assert_non_null(lr);
+    int line = 1;
+    for (char *p = text; p < lr; p++) line += *p == '\n';
+    char *edited = malloc(n + 8), where[4300];
+    memcpy(edited, text, (size_t)(lr - text));
+    sprintf(edited + (lr - text), "  lrr%s", lr + 4);
+    tpath(cfg, "unknown-key.yaml");
+    write_text(cfg, "%s", edited);
+    snprintf(where, sizeof where, "%s:%d", cfg, line);
+    run("train", "-c", cfg, "-q", "--out", out, NULL);
+    EXPECT_BAD(where, "unknown key 'train.lrr'", "did you mean 'train.lr'");
+    free(edited);
+
+    /* wrong type and out of range in the file */
+    tpath(cfg, "bad-beta.yaml");
+    edited = strdup(text);
+    char *beta = strstr(edited, "beta: 0.9");
+    assert_non_null(beta);
+    memcpy(beta, "beta: 1.5", 9);
+    write_text(cfg, "%s", edited);
+    free(edited);
+    run("train", "-c", cfg, "-q", "--out", out, NULL);
+    EXPECT_BAD(cfg, "'model.beta'", "expected a number", "1.5");
+
+    /* the same through --set */
+    run("train", "-c", tiny, "-q", "--out", out, "--set", "train.lr=abc", NULL);
+    EXPECT_BAD("train.lr=abc", "'train.lr'", "expected a number", "'abc'");
+    run("train", "-c", tiny, "-q", "--out", out, "--set", "model.beta=1.5", NULL);
+    EXPECT_BAD("'model.beta'", "expected a number in", "'1.5'");
+    run("train", "-c", tiny, "-q", "--out", out, "--set", "train.batch=0", NULL);
+    EXPECT_BAD("'train.batch'", "expected an integer in [1,", "'0'");
+    run("train", "-c", tiny, "-q", "--out", out, "--set", "train.optimizer=adamw", NULL);
+    EXPECT_BAD("'train.optimizer'", "adam", "sgd");
+    run("train", "-c", tiny, "-q", "--out", out, "--set", "train.lrr=1", NULL);
+    EXPECT_BAD("--set train.lrr=1", "unknown key 'train.lrr'", "did you mean 'train.lr'");
+    run("train", "-c", tiny, "-q", "--out", out, "--set", "nosuch.key=1", NULL);
+    EXPECT_BAD("nosuch.key=1", "unknown key 'nosuch");
+    run("train", "-c", tiny, "-q", "--out", out, "--set", "train.lr", NULL);
+    EXPECT_BAD("train.lr");
+    run("eval", "-c", tiny, "--checkpoint", "x.h5", "--set", "model.layers.7.out=3", NULL);
+    EXPECT_BAD("model.layers.7");
+
+    /* a config that does not exist, and YAML that does not parse */
+    tpath(cfg, "absent.yaml");
+    run("train", "-c", cfg, "-q", "--out", out, NULL);
+    EXPECT_BAD(cfg, "cannot open");
+    tpath(cfg, "syntax.yaml");
+    write_text(cfg, "seed: 3\nmodel:\n  input: [1, 8, 8\n  time_steps: 6\n");
+    snprintf(where, sizeof where, "%s:", cfg);
+    run("train", "-c", cfg, "-q", "--out", out, NULL);
+    EXPECT_BAD(where, "expected");
+    tpath(cfg, "duplicate.yaml");
+    write_text(cfg, "%sseed: 4\n", text);
+    run("train", "-c", cfg, "-q", "--out", out, NULL);
+    EXPECT_BAD(cfg, "seed");
+    tpath(cfg, "list.yaml");
+    write_text(cfg, "- 1\n- 2\n");
+    run("train", "-c", cfg, "-q", "--out", out, NULL);
+    EXPECT_BAD(cfg, "mapping");
+    free(text);
+    /* none of these runs made a run directory */
+    struct stat sb;
+    assert_int_not_equal(stat(out, &sb), 0);
+}
+
+/* ---- 3. a failing run loses nothing ------------------------------------- */
+
+static int count_tmp_files(const char *dir) {
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += strstr(e->d_name, ".tmp") != NULL;
+    closedir(d);
+    return n;
+}
+
+static void test_failed_run_keeps_files(void **state) {
+    static const char *const files[] = {"checkpoint.h5", "metrics.h5", "config.yaml"};
+    char dir[4200], path[4300], absent[4200], notckpt[4200];
+    tpath(dir, "keep");
+    run("train", "-c", tiny, "-q", "--set", "train.epochs=1", "--out", dir, NULL);
+    EXPECT_OUT(0, "epoch 1/1");
+    char *before[3];
+    size_t len[3];
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        before[i] = read_all(path, &len[i]);
+        if (!before[i]) fail_msg("%s was not written", path);
+    }
+    tpath(absent, "absent-train-images.gz");
+    char set[4300];
+    snprintf(set, sizeof set, "data.train_images=%s", absent);
+    tpath(notckpt, "keep-not-a-checkpoint.h5");
+    write_text(notckpt, "nothing\n");
+    for (int attempt = 0; attempt < 4; attempt++) {
+        switch (attempt) {
+        case 0: /* bad data, found after the config was read */
+            run("train", "-c", tiny, "-q", "--set", "data.source=idx", "--set", set, "--out", dir, NULL);
+            EXPECT_BAD(absent);
+            break;
+        case 1: /* the same while resuming from the run's own checkpoint */
+            snprintf(path, sizeof path, "%s/checkpoint.h5", dir);
+            run("train", "-c", tiny, "-q", "--resume", path, "--set", "train.epochs=3", "--set",
+                "data.source=idx", "--set", set, "--out", dir, NULL);
+            EXPECT_BAD(absent);
+            break;
+        case 2: /* a bad checkpoint to resume from */
+            run("train", "-c", tiny, "-q", "--resume", notckpt, "--out", dir, NULL);
+            EXPECT_BAD(notckpt);
+            break;
+        case 3: /* a bad config */
+            run("train", "-c", tiny, "-q", "--set", "train.batch=0", "--out", dir, NULL);
+            EXPECT_BAD("train.batch");
+            break;
+        }
+        for (int i = 0; i < 3; i++) {
+            snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+            size_t n;
+            char *after = read_all(path, &n);
+            if (!after) fail_msg("attempt %d: %s was removed", attempt, path);
+            if (n != len[i] || memcmp(after, before[i], n) != 0)
+                fail_msg("attempt %d (spikemesh %s) changed %s", attempt, R.cmdline, path);
+            free(after);
+        }
+        assert_int_equal(count_tmp_files(dir), 0);
+    }
+    for (int i = 0; i < 3; i++) free(before[i]);
+}
+
+/* ---- 4. resume is exact -------------------------------------------------- */
+
+/* Train `epochs_first` epochs into DIR, then resume from DIR/checkpoint.h5 to
+ * 3 epochs; `extra` is one more --set for both legs (or NULL). */
+static void train_then_resume(const char *dir, int epochs_first, const char *extra) {
+    char first[64], ckpt[4300];
+    snprintf(first, sizeof first, "train.epochs=%d", epochs_first);
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.h5", dir);
+    const char *x = extra ? "--set" : NULL;
+    run("train", "-c", tiny, "-q", "--out", dir, "--set", first, x, extra, NULL);
+    EXPECT_OUT(0, "epoch 1/");
+    hid_t f = h5_open(ckpt);
+    assert_int_equal(h5_attr_int(f, "/meta", "epoch"), epochs_first);
+    H5Fclose(f);
+    run("train", "-c", tiny, "-q", "--resume", ckpt, "--set", "train.epochs=3", "--out", dir, x,
+        extra, NULL);
+    EXPECT_OUT(0, "epoch 3/3");
+    assert_null(strstr(R.out, "epoch 1/3"));
+}
+
+/* Rows of two runs' metrics have the same bits (NaN validation columns
+ * included), except the timings. */
+static void assert_metrics_identical(const metrics *a, const metrics *b) {
+    assert_int_equal(a->n, b->n);
+    for (int i = 0; i < a->n; i++) {
+        assert_int_equal(a->epoch[i], b->epoch[i]);
+        for (int c = 0; c < COLS; c++)
+            if (c != COL_WALL && c != COL_RATE && memcmp(&a->col[c][i], &b->col[c][i], sizeof(double)))
+                fail_msg("metrics %s row %d: %.17g vs %.17g", COLUMN[c], i, a->col[c][i], b->col[c][i]);
+    }
+}
+
+static void test_resume_constant_lr(void **state) {
+    char dir[4200], a_ckpt[4300], c_ckpt[4300];
+    tpath(dir, "resume-constant");
+    train_then_resume(dir, 1, NULL);
+    snprintf(a_ckpt, sizeof a_ckpt, "%s/checkpoint.h5", run_a);
+    snprintf(c_ckpt, sizeof c_ckpt, "%s/checkpoint.h5", dir);
+    assert_checkpoints_identical(a_ckpt, c_ckpt);
+    metrics a, c;
+    read_metrics(run_a, &a);
+    read_metrics(dir, &c);
+    assert_int_equal(c.n, 3);
+    for (int i = 0; i < 3; i++) assert_int_equal(c.epoch[i], i);
+    assert_metrics_identical(&a, &c);
+    /* resuming a finished run trains nothing and changes nothing */
+    run("train", "-c", tiny, "-q", "--resume", c_ckpt, "--out", dir, NULL);
+    EXPECT_OUT(0, "nothing to train");
+    assert_checkpoints_identical(a_ckpt, c_ckpt);
+    read_metrics(dir, &c);
+    assert_metrics_identical(&a, &c);
+}
+
+/* The step schedule depends on the epoch only, not on train.epochs, so a first
+ * leg run with train.epochs=1 follows the same schedule as the 3-epoch run. */
+static void test_resume_step_lr(void **state) {
+    static const char *const sets[] = {"train.lr_schedule=step", "train.lr_gamma=0.5", NULL};
+    char dir[4200], ref[4200], a_ckpt[4300], c_ckpt[4300];
+    tpath(ref, "step-ref");
+    tpath(dir, "step-resume");
+    run("train", "-c", tiny, "-q", "--out", ref, "--set", sets[0], "--set", sets[1], NULL);
+    EXPECT_OUT(0, "epoch 3/3");
+    snprintf(a_ckpt, sizeof a_ckpt, "%s/checkpoint.h5", ref);
+    snprintf(c_ckpt, sizeof c_ckpt, "%s/checkpoint.h5", dir);
+    run("train", "-c", tiny, "-q", "--out", dir, "--set", "train.epochs=1", "--set", sets[0],
+        "--set", sets[1], NULL);
+    EXPECT_OUT(0, "epoch 1/1");
+    run("train", "-c", tiny, "-q", "--resume", c_ckpt, "--set", "train.epochs=3", "--set", sets[0],
+        "--set", sets[1], "--out", dir, NULL);
+    EXPECT_OUT(0, "epoch 3/3");
+    assert_checkpoints_identical(a_ckpt, c_ckpt);
+    metrics a, c;
+    read_metrics(ref, &a);
+    read_metrics(dir, &c);
+    assert_metrics_identical(&a, &c);
+    assert_true(c.col[COL_LR][2] == 2.0e-3 * 0.25); /* the schedule did act */
+}
+
+/* The cosine schedule is a function of (step, total steps), and total steps =
+ * steps per epoch x train.epochs of the CURRENT run. A first leg run with
+ * train.epochs=1 anneals over 8 steps instead of 24, so its weights differ from
+ * epoch 1 of the 3-epoch run and bit-identity with run A is NOT an invariant.
+ * What is: the resumed leg continues at the checkpoint's step with the 3-epoch
+ * schedule, so its learning rates for epochs 1 and 2 equal the uninterrupted
+ * run's exactly, and it ends at the same step. */
+static void test_resume_cosine_lr(void **state) {
+    char dir[4200], ref[4200];
+    tpath(ref, "cosine-ref");
+    tpath(dir, "cosine-resume");
+    run("train", "-c", tiny, "-q", "--out", ref, "--set", "train.lr_schedule=cosine", NULL);
+    EXPECT_OUT(0, "epoch 3/3");
+    train_then_resume(dir, 1, "train.lr_schedule=cosine");
+    metrics a, c;
+    read_metrics(ref, &a);
+    read_metrics(dir, &c);
+    assert_int_equal(c.n, 3);
+    for (int i = 0; i < 3; i++) assert_int_equal(c.epoch[i], i);
+    assert_true(a.col[COL_LR][1] == c.col[COL_LR][1]);
+    assert_true(a.col[COL_LR][2] == c.col[COL_LR][2]);
+    /* the first leg's own 1-epoch schedule: its last lr is lr_min + a hair, not A's */
+    assert_true(c.col[COL_LR][0] < a.col[COL_LR][0]);
+    char a_ckpt[4300], c_ckpt[4300];
+    snprintf(a_ckpt, sizeof a_ckpt, "%s/checkpoint.h5", ref);
+    snprintf(c_ckpt, sizeof c_ckpt, "%s/checkpoint.h5", dir);
+    hid_t fa = h5_open(a_ckpt), fc = h5_open(c_ckpt);
+    assert_int_equal(h5_attr_int(fa, "/meta", "step"), h5_attr_int(fc, "/meta", "step"));
+    assert_int_equal(h5_attr_int(fc, "/meta", "epoch"), 3);
+    H5Fclose(fa);
+    H5Fclose(fc);
+}
+
+/* ---- 5. file layout ------------------------------------------------------ */
+
+static void assert_shape(hid_t f, const char *name, hid_t want_class, int rank, const hsize_t *want) {
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    if (d < 0) fail_msg("missing dataset %s", name);
+    hid_t t = H5Dget_type(d);
+    assert_int_equal(H5Tget_class(t), want_class);
+    assert_int_equal(H5Tget_size(t), 4); /* float32, int32 */
+    H5Tclose(t);
+    H5Dclose(d);
+    hsize_t dims[8];
+    assert_int_equal(h5_read(f, name, 0, NULL, dims), rank);
+    for (int i = 0; i < rank; i++)
+        if (dims[i] != want[i]) fail_msg("%s: dim %d is %llu, expected %llu", name, i,
+                                         (unsigned long long)dims[i], (unsigned long long)want[i]);
+}
+
+static void test_checkpoint_layout(void **state) {
+    char path[4300];
+    snprintf(path, sizeof path, "%s/checkpoint.h5", run_a);
+    hid_t f = h5_open(path);
+    char *format = h5_attr_string(f, "/meta", "format");
+    assert_string_equal(format, "spikemesh-checkpoint");
+    free(format);
+    assert_int_equal(h5_attr_int(f, "/meta", "version"), 1);
+    assert_int_equal(h5_attr_int(f, "/meta", "epoch"), 3);
+    assert_int_equal(h5_attr_int(f, "/meta", "step"), 3 * 256 / 32);
+    assert_int_equal(h5_attr_int(f, "/meta", "seed"), 3);
+    assert_int_equal(h5_attr_int(f, "/optim", "step"), 3 * 256 / 32);
+    char *kind = h5_attr_string(f, "/optim", "kind");
+    assert_string_equal(kind, "adam");
+    free(kind);
+
+    static const hsize_t w0[] = {4, 1, 3, 3}, b0[] = {4}, w1[] = {16, 64}, b1[] = {16},
+                         w2[] = {4, 16}, b2[] = {4}, lcs[] = {3};
+    assert_shape(f, "/layers/0_conv2d/weight", H5T_FLOAT, 4, w0);
+    assert_shape(f, "/layers/0_conv2d/bias", H5T_FLOAT, 1, b0);
+    assert_shape(f, "/layers/1_dense/weight", H5T_FLOAT, 2, w1);
+    assert_shape(f, "/layers/1_dense/bias", H5T_FLOAT, 1, b1);
+    assert_shape(f, "/layers/2_dense/weight", H5T_FLOAT, 2, w2);
+    assert_shape(f, "/layers/2_dense/bias", H5T_FLOAT, 1, b2);
+    assert_shape(f, "/optim/layers/0_conv2d/m_weight", H5T_FLOAT, 4, w0);
+    assert_shape(f, "/optim/layers/2_dense/v_bias", H5T_FLOAT, 1, b2);
+    assert_shape(f, "/placement/lc_core", H5T_INTEGER, 1, lcs);
+    /* trained weights are finite and not all zero */
+    float w[16 * 64];
+    hsize_t dims[8];
+    h5_read(f, "/layers/1_dense/weight", H5T_NATIVE_FLOAT, w, dims);
+    double sum = 0;
+    for (int i = 0; i < 16 * 64; i++) { assert_true(isfinite(w[i])); sum += fabs(w[i]); }
+    assert_true(sum > 0);
+
+    /* the stored config is the effective config: it loads back with the same values */
+    char *text = h5_attr_string(f, "/meta", "config");
+    H5Fclose(f);
+    sm_cfg *cfg = NULL;
+    assert_int_equal(sm_cfg_load_string(&cfg, text, "checkpoint /meta config"), SM_OK);
+    long v;
+    double d;
+    const char *s;
+    assert_int_equal(sm_cfg_int(cfg, "seed", 0, 0, 1000, &v), SM_OK);
+    assert_int_equal(v, 3);
+    assert_int_equal(sm_cfg_int(cfg, "train.epochs", 0, 0, 1000, &v), SM_OK);
+    assert_int_equal(v, 3);
+    assert_int_equal(sm_cfg_int(cfg, "model.time_steps", 0, 0, 1000, &v), SM_OK);
+    assert_int_equal(v, 6);
+    assert_int_equal(sm_cfg_double(cfg, "train.lr", 0, 0, 1, &d), SM_OK);
+    assert_true(d == 2.0e-3);
+    assert_int_equal(sm_cfg_string(cfg, "model.layers.0.type", "", NULL, &s), SM_OK);
+    assert_string_equal(s, "conv2d");
+    sm_cfg_free(cfg);
+    /* config.yaml of the run holds the same text */
+    snprintf(path, sizeof path, "%s/config.yaml", run_a);
+    size_t n;
+    char *yaml = read_all(path, &n);
+    assert_non_null(yaml);
+    assert_string_equal(yaml, text);
+    free(yaml);
+    free(text);
+
+    /* --set overrides reach the stored config */
+    char dir[4200];
+    tpath(dir, "layout-set");
+    run("train", "-c", tiny, "-q", "--out", dir, "--set", "train.epochs=1", "--set", "seed=11", NULL);
+    EXPECT_OUT(0, "epoch 1/1");
+    snprintf(path, sizeof path, "%s/checkpoint.h5", dir);
+    f = h5_open(path);
+    assert_int_equal(h5_attr_int(f, "/meta", "seed"), 11);
+    assert_int_equal(h5_attr_int(f, "/meta", "epoch"), 1);
+    text = h5_attr_string(f, "/meta", "config");
+    H5Fclose(f);
+    assert_int_equal(sm_cfg_load_string(&cfg, text, "checkpoint /meta config"), SM_OK);
+    assert_int_equal(sm_cfg_int(cfg, "seed", 0, 0, 1000, &v), SM_OK);
+    assert_int_equal(v, 11);
+    assert_int_equal(sm_cfg_int(cfg, "train.epochs", 0, 0, 1000, &v), SM_OK);
+    assert_int_equal(v, 1);
+    sm_cfg_free(cfg);
+    free(text);
+}
+
+static void test_metrics_layout(void **state) {
+    metrics mt;
+    read_metrics(run_a, &mt); /* checks every column's length */
+    assert_int_equal(mt.n, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(mt.epoch[i], i);
+        for (int c = 0; c < COL_VAL_LOSS; c++) assert_true(isfinite(mt.col[c][i]));
+        assert_true(isnan(mt.col[COL_VAL_LOSS][i]) && isnan(mt.col[COL_VAL_ACC][i])); /* none held out */
+        assert_true(mt.col[COL_TRAIN_ACC][i] >= 0 && mt.col[COL_TRAIN_ACC][i] <= 1);
+        assert_true(mt.col[COL_TEST_ACC][i] >= 0 && mt.col[COL_TEST_ACC][i] <= 1);
+        assert_true(mt.col[COL_LR][i] == 2.0e-3);
+        assert_true(mt.col[COL_TRAIN_LOSS][i] > 0);
+        assert_true(mt.col[COL_WALL][i] >= 0);
+    }
+    /* the tiny net learns its synthetic task a little */
+    assert_true(mt.col[COL_TRAIN_LOSS][2] < mt.col[COL_TRAIN_LOSS][0]);
+    char path[4300];
+    snprintf(path, sizeof path, "%s/metrics.h5", run_a);
+    hid_t f = h5_open(path);
+    hid_t d = H5Dopen2(f, "/epoch", H5P_DEFAULT);
+    hid_t t = H5Dget_type(d);
+    assert_int_equal(H5Tget_class(t), H5T_INTEGER);
+    H5Tclose(t);
+    H5Dclose(d);
+    d = H5Dopen2(f, "/test_accuracy", H5P_DEFAULT);
+    t = H5Dget_type(d);
+    assert_int_equal(H5Tget_class(t), H5T_FLOAT);
+    assert_int_equal(H5Tget_size(t), 8);
+    H5Tclose(t);
+    H5Dclose(d);
+    assert_int_equal(h5_attr_int(f, "/", "seed"), 3);
+    char *config = h5_attr_string(f, "/", "config");
+    assert_non_null(strstr(config, "time_steps: 6"));
+    free(config);
+    H5Fclose(f);
+
+    /* with data.validation, the validation columns are filled */
+    char dir[4200];
+    tpath(dir, "validation");
+    run("train", "-c", tiny, "-q", "--out", dir, "--set", "train.epochs=2", "--set",
+        "data.validation=0.25", NULL);
+    EXPECT_OUT(0, "192 training", "validation: 64 samples");
+    read_metrics(dir, &mt);
+    assert_int_equal(mt.n, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_true(isfinite(mt.col[COL_VAL_LOSS][i]) && mt.col[COL_VAL_LOSS][i] > 0);
+        assert_true(mt.col[COL_VAL_ACC][i] >= 0 && mt.col[COL_VAL_ACC][i] <= 1);
+    }
+}
+
+/* ---- 6. eval ------------------------------------------------------------- */
+
+static void test_eval_matches_metrics(void **state) {
+    char ckpt[4300];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.h5", run_a);
+    run("eval", "-c", tiny, "--checkpoint", ckpt, NULL);
+    EXPECT_OUT(0, "accuracy");
+    const char *p = strstr(R.out, "accuracy ");
+    double printed = -1, loss = -1;
+    assert_int_equal(sscanf(p, "accuracy %lf%%  loss %lf", &printed, &loss), 2);
+    metrics mt;
+    read_metrics(run_a, &mt);
+    double want = 100 * mt.col[COL_TEST_ACC][mt.n - 1];
+    if (fabs(printed - want) > 0.01)
+        fail_msg("eval prints accuracy %.2f%%, metrics.h5 holds %.4f%%", printed, want);
+    assert_true(fabs(loss - mt.col[COL_TEST_LOSS][mt.n - 1]) <= 1e-4);
+    assert_non_null(strstr(R.out, "test samples 128"));
+    /* a checkpoint of the first epoch evaluates differently: eval reads the weights */
+    char dir[4200];
+    tpath(dir, "eval-1");
+    run("train", "-c", tiny, "-q", "--out", dir, "--set", "train.epochs=1", NULL);
+    EXPECT_OUT(0, "epoch 1/1");
+    metrics one;
+    read_metrics(dir, &one);
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.h5", dir);
+    run("eval", "-c", tiny, "--checkpoint", ckpt, NULL);
+    EXPECT_OUT(0, "accuracy");
+    assert_int_equal(sscanf(strstr(R.out, "accuracy "), "accuracy %lf%%", &printed), 1);
+    if (fabs(printed - 100 * one.col[COL_TEST_ACC][0]) > 0.01)
+        fail_msg("eval prints accuracy %.2f%%, metrics.h5 holds %.4f%%", printed,
+                 100 * one.col[COL_TEST_ACC][0]);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_help),
+        cmocka_unit_test(test_bad_usage),
+        cmocka_unit_test(test_idx),
+        cmocka_unit_test(test_png_folder),
+        cmocka_unit_test(test_hdf5_inputs),
+        cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_failed_run_keeps_files),
+        cmocka_unit_test(test_resume_constant_lr),
+        cmocka_unit_test(test_resume_step_lr),
+        cmocka_unit_test(test_resume_cosine_lr),
+        cmocka_unit_test(test_checkpoint_layout),
+        cmocka_unit_test(test_metrics_layout),
+        cmocka_unit_test(test_eval_matches_metrics),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -17,6 +17,7 @@ static const char EVAL_USAGE[] =
 
 static const char GRAD_USAGE[] =
     "usage: spikemesh grad -c CONFIG --checkpoint CKPT --batch BATCH.h5 --out GRADS.h5\n"
+    "                      [--set key.path=value ...]\n"
     "\n"
     "One forward and backward pass of the weights in CKPT on the batch in BATCH.h5\n"
     "(/x float32 [B,C,H,W], [B,N] or spikes [T,B,N]; /y int32 [B]). Writes the mean\n"
@@ -24,28 +25,25 @@ static const char GRAD_USAGE[] =
     "/layers/<i>_<kind>/weight_grad, bias_grad) and prints them in short.\n";
 
 int sm_cmd_eval(int argc, char **argv) {
-    static const char *const allowed[] = {"config", "set", "checkpoint", "quiet", NULL};
+    static const char *const allowed[] = {"config", "set", "checkpoint", NULL};
     sm_cli_options o;
     int rc = sm_cli_parse(argc, argv, EVAL_USAGE, allowed, &o);
     if (rc) { free(o.sets); return rc; }
     sm_cfg *cfg = NULL;
     sm_model m;
     memset(&m, 0, sizeof m);
-    sm_dataset train = {0}, test = {0};
+    sm_dataset test = {0};
     if (!o.checkpoint) rc = sm_error("missing --checkpoint CKPT\n%s", EVAL_USAGE);
+    if (!rc) rc = sm_cli_one_rank("eval");
     if (!rc) rc = sm_cli_setup(&o, &cfg, &m);
     if (!rc) rc = sm_checkpoint_load(&m, o.checkpoint, 0, NULL);
-    if (!rc) {
-        m.data.train_limit = 1; /* only the test set is needed */
-        rc = sm_cli_load_data(&m, &train, &test);
-    }
+    if (!rc) rc = sm_cli_load_data(&m, NULL, &test); /* only the test set is needed */
     if (!rc) {
         double acc, loss, t0 = sm_wall_seconds();
         sm_cli_evaluate(&m, &test, &acc, &loss);
         sm_print0("test samples %d  accuracy %.2f%%  loss %.4f  (%.1f s)\n", test.n, 100 * acc, loss,
                   sm_wall_seconds() - t0);
     }
-    sm_dataset_free(&train);
     sm_dataset_free(&test);
     sm_model_free(&m);
     sm_cfg_free(cfg);
@@ -66,6 +64,7 @@ int sm_cmd_grad(int argc, char **argv) {
     int B = 0, spikes = 0;
     if (!o.checkpoint || !o.batch || !o.out)
         rc = sm_error("grad needs --checkpoint, --batch and --out\n%s", GRAD_USAGE);
+    if (!rc) rc = sm_cli_one_rank("grad");
     if (!rc) rc = sm_cli_setup(&o, &cfg, &m);
     if (!rc) rc = sm_checkpoint_load(&m, o.checkpoint, 0, NULL);
     if (!rc) rc = sm_batch_load(&m, o.batch, &x, &y, &B, &spikes);

@@ -14,8 +14,8 @@ static const char USAGE[] =
     "\n"
     "commands:\n"
     "  train   -c CONFIG [--set key.path=value ...] [--out DIR] [--resume CKPT]\n"
-    "  eval    -c CONFIG --checkpoint CKPT\n"
-    "  grad    -c CONFIG --checkpoint CKPT --batch BATCH.h5 --out GRADS.h5\n"
+    "  eval    -c CONFIG --checkpoint CKPT [--set key.path=value ...]\n"
+    "  grad    -c CONFIG --checkpoint CKPT --batch BATCH.h5 --out GRADS.h5 [--set ...]\n"
     "\n"
     "`spikemesh COMMAND --help` describes one command. Exit status: 0 success,\n"
     "2 bad usage or bad input (the message names the file, line or key), 1 failure.\n";

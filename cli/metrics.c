@@ -5,6 +5,7 @@
  *   float64 [E]; attrs: seed, config. */
 #include "sm_metrics.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,7 +62,10 @@ int sm_metrics_load(sm_metrics *mt, const char *path, int max_epochs) {
         rc = sm_h5_read_ints(file, path, "/epoch", epochs, 1, dims);
         for (int c = 0; c < SM_METRIC_COLUMNS; c++) {
             cols[c] = sm_xcalloc(dims[0] + 1, sizeof(double));
-            if (!rc) rc = sm_h5_read_doubles(file, path, COLUMNS[c], cols[c], 1, dims);
+            /* a column added after the file was written reads as NaN */
+            if (!rc && !sm_h5_exists(file, COLUMNS[c]))
+                for (hsize_t i = 0; i < dims[0]; i++) cols[c][i] = NAN;
+            else if (!rc) rc = sm_h5_read_doubles(file, path, COLUMNS[c], cols[c], 1, dims);
         }
         for (int i = 0; !rc && i < n && epochs[i] < max_epochs; i++) {
             double row[SM_METRIC_COLUMNS];

@@ -68,6 +68,15 @@ int sm_cli_parse(int argc, char **argv, const char *usage, const char *const *al
     return SM_OK;
 }
 
+int sm_cli_one_rank(const char *command) {
+    int ranks = 1;
+    MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+    if (ranks > 1)
+        return sm_error("%s runs on one MPI rank in this version (got %d); run it without mpirun "
+                        "or with -n 1", command, ranks);
+    return SM_OK;
+}
+
 int sm_cli_setup(const sm_cli_options *o, sm_cfg **cfg, sm_model *m) {
     *cfg = NULL;
     if (!o->config) return sm_error("missing -c CONFIG (a YAML file, see configs/)");
@@ -104,21 +113,25 @@ static int check_data(const sm_model *m, const sm_dataset *d, const char *what) 
 
 int sm_cli_load_data(const sm_model *m, sm_dataset *train, sm_dataset *test) {
     const sm_data_params *p = &m->data;
+    sm_dataset unused;
+    const int want_train = train != NULL;
+    if (!train) train = &unused;
     memset(train, 0, sizeof *train);
     memset(test, 0, sizeof *test);
     int rc = SM_OK;
     if (!strcmp(p->source, "idx")) {
-        rc = sm_idx_load(train, p->train_images, p->train_labels, p->train_limit);
+        if (want_train) rc = sm_idx_load(train, p->train_images, p->train_labels, p->train_limit);
         if (!rc) rc = sm_idx_load(test, p->test_images, p->test_labels, p->test_limit);
     } else if (!strcmp(p->source, "png")) {
-        if (!*p->train_dir || !*p->test_dir)
+        if ((want_train && !*p->train_dir) || !*p->test_dir)
             return sm_error("data.source png needs data.train_dir and data.test_dir");
-        rc = sm_png_folder_load(train, p->train_dir, m->in_c, m->in_h, m->in_w, p->png_resize, p->train_limit);
+        if (want_train)
+            rc = sm_png_folder_load(train, p->train_dir, m->in_c, m->in_h, m->in_w, p->png_resize, p->train_limit);
         if (!rc) rc = sm_png_folder_load(test, p->test_dir, m->in_c, m->in_h, m->in_w, p->png_resize, p->test_limit);
     } else if (!strcmp(p->source, "shd")) {
-        if (!*p->train_file || !*p->test_file)
+        if ((want_train && !*p->train_file) || !*p->test_file)
             return sm_error("data.source shd needs data.train_file and data.test_file");
-        rc = sm_shd_load(train, p->train_file, m->T, p->shd_max_time, m->n_in, p->train_limit);
+        if (want_train) rc = sm_shd_load(train, p->train_file, m->T, p->shd_max_time, m->n_in, p->train_limit);
         if (!rc) rc = sm_shd_load(test, p->test_file, m->T, p->shd_max_time, m->n_in, p->test_limit);
     } else { /* synthetic: one draw, split so that train and test share prototypes */
         sm_dataset all;
@@ -128,12 +141,10 @@ int sm_cli_load_data(const sm_model *m, sm_dataset *train, sm_dataset *test) {
         sm_dataset_split(&all, (double)p->synthetic_test / n, m->seed, train, test);
         sm_dataset_free(&all);
     }
-    if (!rc) rc = check_data(m, train, "training set");
+    if (!rc && want_train) rc = check_data(m, train, "training set");
     if (!rc) rc = check_data(m, test, "test set");
-    if (rc) {
-        sm_dataset_free(train);
-        sm_dataset_free(test);
-    }
+    if (rc || !want_train) sm_dataset_free(train);
+    if (rc) sm_dataset_free(test);
     return rc;
 }
 

@@ -24,23 +24,26 @@ typedef struct {
  * unknown keys. On error prints nothing: the message is in sm_errmsg(). */
 int sm_cli_setup(const sm_cli_options *o, sm_cfg **cfg, sm_model *m);
 
-/* Load the training and test sets named by the config's data: keys and check
- * them against the model (input size, classes). */
+/* Load the training set (unless train is NULL) and the test set named by the
+ * config's data: keys, and check them against the model (input size, classes). */
 int sm_cli_load_data(const sm_model *m, sm_dataset *train, sm_dataset *test);
 
-/* Accuracy and mean loss of the model on a data set (forward only).
- * progress may be NULL. epoch_tag keys the rate encoder. */
+/* Accuracy and mean loss of the model on a data set (forward only; the rate
+ * encoder uses a fixed evaluation stream, so the figures are reproducible). */
 typedef struct sm_progress sm_progress;
 void sm_cli_evaluate(sm_model *m, const sm_dataset *d, double *accuracy, double *loss);
 
-/* Progress display: a bar redrawn in place on a terminal, plain lines every
- * few seconds otherwise (stderr). */
+/* Progress display: a bar redrawn in place on a terminal, a plain line every
+ * 10 s otherwise (stderr). Silent on ranks other than 0 and with quiet. */
 sm_progress *sm_progress_new(FILE *stream, int quiet);
 void sm_progress_begin(sm_progress *p, int epoch, int epochs, long batches, long samples_done_before,
                        long samples_total);
 void sm_progress_update(sm_progress *p, long batch, double loss, double accuracy, long samples);
 void sm_progress_end(sm_progress *p);
 void sm_progress_free(sm_progress *p);
+
+/* SM_EINPUT unless the job has exactly one MPI rank. */
+int sm_cli_one_rank(const char *command);
 
 int sm_cmd_train(int argc, char **argv);
 int sm_cmd_eval(int argc, char **argv);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sm_cli.h"
 #include "sm_common.h"
@@ -68,6 +69,10 @@ static int write_text(const char *path, const char *text) {
     FILE *f = fopen(tmp, "w");
     if (!f) return sm_fail("cannot write %s: %s", tmp, strerror(errno));
     fputs(text, f);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        fclose(f);
+        return sm_fail("cannot write %s: %s", tmp, strerror(errno));
+    }
     if (fclose(f) != 0) return sm_fail("cannot write %s: %s", tmp, strerror(errno));
     if (rename(tmp, path) != 0) return sm_fail("cannot rename %s: %s", tmp, strerror(errno));
     return SM_OK;
@@ -111,8 +116,6 @@ int sm_cmd_train(int argc, char **argv) {
     sm_cli_options o;
     int rc = sm_cli_parse(argc, argv, USAGE, allowed, &o);
     if (rc) { free(o.sets); return rc; }
-    int ranks = 1;
-    MPI_Comm_size(MPI_COMM_WORLD, &ranks);
 
     sm_cfg *cfg = NULL;
     sm_model model;
@@ -124,36 +127,24 @@ int sm_cmd_train(int argc, char **argv) {
     char out[4096], path[4300];
 
     if ((rc = sm_cli_setup(&o, &cfg, &model))) goto done;
-    if (ranks > 1) {
-        rc = sm_error("this version trains on one MPI rank (got %d); run without mpirun or with -n 1",
-                      ranks);
-        goto done;
-    }
+    if ((rc = sm_cli_one_rank("train"))) goto done;
     if (o.resume) {
         sm_checkpoint_meta meta;
         if ((rc = sm_checkpoint_load(&model, o.resume, 1, &meta))) goto done;
         start_epoch = meta.epoch;
-        if (!meta.has_optimizer)
+        if (!meta.has_optimizer) {
             sm_print0("note: %s holds no optimizer state; the optimizer starts afresh\n", o.resume);
+            model.step = meta.step; /* the learning-rate schedule continues where it was */
+        }
+        if (meta.seed != model.seed)
+            sm_print0("note: %s was trained with seed %llu, the config says %llu: data order and "
+                      "encoder draws from here on follow the config\n", o.resume,
+                      (unsigned long long)meta.seed, (unsigned long long)model.seed);
         sm_checkpoint_meta_free(&meta);
     }
-    if (o.out) snprintf(out, sizeof out, "%s", o.out);
-    else if (o.resume) { snprintf(path, sizeof path, "%s", o.resume); snprintf(out, sizeof out, "%s", dirname(path)); }
-    else default_out(out, sizeof out, o.config);
-    if ((rc = make_dirs(out))) goto done;
-    snprintf(path, sizeof path, "%s/config.yaml", out);
-    if ((rc = write_text(path, sm_cfg_text(cfg)))) goto done;
-    if (o.resume) {
-        snprintf(path, sizeof path, "%s/metrics.h5", out);
-        FILE *f = fopen(path, "rb");
-        if (f) {
-            fclose(f);
-            if ((rc = sm_metrics_load(&metrics, path, start_epoch))) goto done;
-        }
-    }
-
     double t0 = sm_wall_seconds();
     if ((rc = sm_cli_load_data(&model, &train, &test))) goto done;
+    double load_seconds = sm_wall_seconds() - t0;
     if (model.data.validation > 0) { /* hold out a seeded share of the training set */
         sm_dataset all = train;
         sm_dataset_split(&all, model.data.validation, model.seed, &train, &validation);
@@ -164,10 +155,26 @@ int sm_cmd_train(int argc, char **argv) {
             goto done;
         }
     }
+    /* Every input is read and checked before the run directory is touched: a
+     * run that fails on bad input leaves the files of an earlier run as they were. */
+    if (o.out) snprintf(out, sizeof out, "%s", o.out);
+    else if (o.resume) { snprintf(path, sizeof path, "%s", o.resume); snprintf(out, sizeof out, "%s", dirname(path)); }
+    else default_out(out, sizeof out, o.config);
+    if (o.resume) {
+        snprintf(path, sizeof path, "%s/metrics.h5", out);
+        FILE *f = fopen(path, "rb");
+        if (f) {
+            fclose(f);
+            if ((rc = sm_metrics_load(&metrics, path, start_epoch))) goto done;
+        }
+    }
+    if ((rc = make_dirs(out))) goto done;
+    snprintf(path, sizeof path, "%s/config.yaml", out);
+    if ((rc = write_text(path, sm_cfg_text(cfg)))) goto done;
     sm_print0("spikemesh train: %s, %d layers, %d logical cores, %ld parameters; %d training and "
               "%d test samples (loaded in %.1f s)\n", o.config, model.n_layers, model.n_lcs,
               (long)({ size_t s = 0; for (int i = 0; i < model.n_lcs; i++) s += model.lcs[i].n_param; s; }),
-              train.n, test.n, sm_wall_seconds() - t0);
+              train.n, test.n, load_seconds);
     if (validation.n) sm_print0("validation: %d samples held out of the training set\n", validation.n);
     sm_print0("run directory: %s\n", out);
 
@@ -175,7 +182,14 @@ int sm_cmd_train(int argc, char **argv) {
     const int B = model.train.batch < train.n ? model.train.batch : train.n;
     const long steps_per_epoch = (train.n + B - 1) / B, total_steps = steps_per_epoch * epochs;
     prog = sm_progress_new(stderr, o.quiet);
-    if (start_epoch >= epochs) sm_print0("checkpoint is at epoch %d of %d: nothing to train\n", start_epoch, epochs);
+    if (start_epoch >= epochs && o.resume)
+        sm_print0("checkpoint is at epoch %d of %d: nothing to train\n", start_epoch, epochs);
+    if (epochs == 0 && !o.resume) { /* the initial weights, e.g. as input for `grad` */
+        snprintf(path, sizeof path, "%s/metrics.h5", out);
+        if ((rc = sm_metrics_save(&metrics, path, sm_cfg_text(cfg), model.seed))) goto done;
+        snprintf(path, sizeof path, "%s/checkpoint.h5", out);
+        if ((rc = sm_checkpoint_save(&model, path, sm_cfg_text(cfg), 0))) goto done;
+    }
     for (int epoch = start_epoch; epoch < epochs; epoch++) {
         double wall0 = sm_wall_seconds(), train_loss, train_acc, test_acc, test_loss, lr = 0.0;
         sm_progress_begin(prog, epoch, epochs, steps_per_epoch, (long)epoch * train.n,

@@ -26,6 +26,24 @@ static int chunk_rows(const sm_conv_shape *s, int R) {
     return chunk;
 }
 
+/* One chunk of rows [r0, r0+nr): its im2col matrix col [C*k*k][ncols] and the
+ * matching product prod [Mc][ncols] (ncols = nr*Ho*Wo), both views into work. */
+typedef struct {
+    int r0, nr, ncols, step;
+    float *col, *prod;
+} conv_chunk;
+
+static void chunk_at(conv_chunk *c, const sm_conv_shape *s, int R, float *work) {
+    c->nr = R - c->r0 < c->step ? R - c->r0 : c->step;
+    c->ncols = c->nr * s->Ho * s->Wo;
+    c->col = work;
+    c->prod = work + (size_t)s->C * s->k * s->k * c->ncols;
+}
+
+#define FOR_EACH_CHUNK(c, s, R, work)                                                      \
+    for (conv_chunk c = {.r0 = 0, .step = chunk_rows(s, R)}; c.r0 < (R) && (chunk_at(&c, s, R, work), 1); \
+         c.r0 += c.step)
+
 size_t sm_conv_work_floats(const sm_conv_shape *s, int R) {
     size_t chunk = (size_t)chunk_rows(s, R > 0 ? R : 1);
     size_t cols = chunk * s->Ho * s->Wo;
@@ -85,18 +103,15 @@ static void col2im_add(float *din, const float *col, const sm_conv_shape *s, int
 
 void sm_conv_forward(float *out, const float *in, const float *w, const float *b,
                      const sm_conv_shape *s, int R, float *work) {
-    const int CK = s->C * s->k * s->k, HoWo = s->Ho * s->Wo, chunk = chunk_rows(s, R);
-    for (int r0 = 0; r0 < R; r0 += chunk) {
-        int nr = R - r0 < chunk ? R - r0 : chunk;
-        int ncols = nr * HoWo;
-        float *col = work, *prod = work + (size_t)CK * ncols;
-        im2col(col, in, s, r0, nr);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->Mc, ncols, CK, 1.0f, w, CK,
-                    col, ncols, 0.0f, prod, ncols);
-        for (int r = 0; r < nr; r++)
+    const int CK = s->C * s->k * s->k, HoWo = s->Ho * s->Wo;
+    FOR_EACH_CHUNK(c, s, R, work) {
+        im2col(c.col, in, s, c.r0, c.nr);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->Mc, c.ncols, CK, 1.0f, w, CK,
+                    c.col, c.ncols, 0.0f, c.prod, c.ncols);
+        for (int r = 0; r < c.nr; r++)
             for (int m = 0; m < s->Mc; m++) {
-                float *o = out + ((size_t)(r0 + r) * s->Mc + m) * HoWo;
-                const float *p = prod + (size_t)m * ncols + (size_t)r * HoWo;
+                float *o = out + ((size_t)(c.r0 + r) * s->Mc + m) * HoWo;
+                const float *p = c.prod + (size_t)m * c.ncols + (size_t)r * HoWo;
                 float bias = b ? b[m] : 0.0f;
                 for (int i = 0; i < HoWo; i++) o[i] = p[i] + bias;
             }
@@ -115,36 +130,30 @@ static void gather_dout(float *prod, const float *dout, const sm_conv_shape *s, 
 
 void sm_conv_backward_input(float *din, const float *dout, const float *w,
                             const sm_conv_shape *s, int R, float *work) {
-    const int CK = s->C * s->k * s->k, HoWo = s->Ho * s->Wo, chunk = chunk_rows(s, R);
-    for (int r0 = 0; r0 < R; r0 += chunk) {
-        int nr = R - r0 < chunk ? R - r0 : chunk;
-        int ncols = nr * HoWo;
-        float *col = work, *prod = work + (size_t)CK * ncols;
-        gather_dout(prod, dout, s, r0, nr);
+    const int CK = s->C * s->k * s->k;
+    FOR_EACH_CHUNK(c, s, R, work) {
+        gather_dout(c.prod, dout, s, c.r0, c.nr);
         /* col [CK][ncols] = w^T [CK][Mc] . prod [Mc][ncols] */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CK, ncols, s->Mc, 1.0f, w, CK,
-                    prod, ncols, 0.0f, col, ncols);
-        col2im_add(din, col, s, r0, nr);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CK, c.ncols, s->Mc, 1.0f, w, CK,
+                    c.prod, c.ncols, 0.0f, c.col, c.ncols);
+        col2im_add(din, c.col, s, c.r0, c.nr);
     }
 }
 
 void sm_conv_backward_weight(float *dw, float *db, const float *dout, const float *in,
                              const sm_conv_shape *s, int R, float *work) {
-    const int CK = s->C * s->k * s->k, HoWo = s->Ho * s->Wo, chunk = chunk_rows(s, R);
-    for (int r0 = 0; r0 < R; r0 += chunk) {
-        int nr = R - r0 < chunk ? R - r0 : chunk;
-        int ncols = nr * HoWo;
-        float *col = work, *prod = work + (size_t)CK * ncols;
-        im2col(col, in, s, r0, nr);
-        gather_dout(prod, dout, s, r0, nr);
+    const int CK = s->C * s->k * s->k;
+    FOR_EACH_CHUNK(c, s, R, work) {
+        im2col(c.col, in, s, c.r0, c.nr);
+        gather_dout(c.prod, dout, s, c.r0, c.nr);
         /* dw [Mc][CK] += prod [Mc][ncols] . col^T [ncols][CK] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->Mc, CK, ncols, 1.0f, prod, ncols,
-                    col, ncols, 1.0f, dw, CK);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->Mc, CK, c.ncols, 1.0f, c.prod,
+                    c.ncols, c.col, c.ncols, 1.0f, dw, CK);
         if (db)
             for (int m = 0; m < s->Mc; m++) {
-                const float *p = prod + (size_t)m * ncols;
+                const float *p = c.prod + (size_t)m * c.ncols;
                 float acc = 0.0f;
-                for (int i = 0; i < ncols; i++) acc += p[i];
+                for (int i = 0; i < c.ncols; i++) acc += p[i];
                 db[m] += acc;
             }
     }

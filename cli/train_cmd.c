@@ -128,6 +128,11 @@ int sm_cmd_train(int argc, char **argv) {
 
     if ((rc = sm_cli_setup(&o, &cfg, &model))) goto done;
     if ((rc = sm_cli_one_rank("train"))) goto done;
+    if (model.pipeline.schedule != SM_SCHED_SEQUENTIAL || model.pipeline.microbatches != 1) {
+        rc = sm_error("pipeline.schedule other than sequential and pipeline.microbatches > 1 need "
+                      "the pipeline executor, which this version does not have yet");
+        goto done;
+    }
     if (o.resume) {
         sm_checkpoint_meta meta;
         if ((rc = sm_checkpoint_load(&model, o.resume, 1, &meta))) goto done;

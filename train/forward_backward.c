@@ -3,12 +3,14 @@
  * the same sm_lc_forward / sm_lc_backward on the LCs of its own rank.
  *
  * Per LC, with R = B rows when its input is the same at every step (layer 0
- * under the direct encoder) and R = T*B rows otherwise:
+ * under the direct encoder) and R = T*B rows otherwise (sm_lc_forward_io and
+ * sm_lc_backward_io, on explicit buffers):
  *   forward:  op (dense/conv) → scratch0 [R,m,ch,cw] → pool → scratch1 [R,m,oh,ow]
- *             → LIF over T → lc->mem, lc->spk [T,B,m*oh*ow] → block of act[l]
- *   backward: block of dact[l] → LIF BPTT → scratch1 [T,B,m*oh*ow]
+ *             → LIF over T → io.mem, io.spk [T,B,m*oh*ow]
+ *   backward: dS → LIF BPTT → scratch1 [T,B,m*oh*ow]
  *             (→ summed over T into scratch3 [B,...] when static) → unpool
  *             → scratch0 [R,m,ch,cw] → weight grad (+=), partial input grad
+ * scratch2 and scratch4 are the callers' (the blocks of dS and dM they gather).
  */
 #include "sm_model.h"
 
@@ -27,72 +29,49 @@ static const float *layer_input(const sm_model *m, int layer) {
     return layer == 0 ? m->input : m->act[layer - 1];
 }
 
-/* Copy an LC's [T,B,block] array into (or out of) a layer's [T,B,n_out] array. */
-static void block_copy(float *dst, size_t dst_row, const float *src, size_t src_row,
-                       size_t rows, size_t block) {
+void sm_block_copy(float *dst, size_t dst_row, const float *src, size_t src_row, size_t rows,
+                   size_t block) {
     for (size_t r = 0; r < rows; r++)
         memcpy(dst + r * dst_row, src + r * src_row, sizeof(float) * block);
 }
 
-void sm_lc_forward(sm_model *m, int id) {
-    sm_lc *lc = &m->lcs[id];
+void sm_lc_forward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io) {
     const sm_layer *L = &m->layers[lc->layer];
-    const int rows = lc->o1 - lc->o0, R = rows_of(m, lc->layer);
-    const float *in = layer_input(m, lc->layer);
-    const float *w = lc->param, *b = lc->param + lc->n_weight;
+    const int rows = lc->o1 - lc->o0, R = io->in_static ? io->B : m->T * io->B;
+    const float *w = io->param, *b = io->param + lc->n_weight;
     float *cur = m->scratch[0];
 
     if (L->kind == SM_LAYER_DENSE) {
-        sm_dense_forward(cur, in, w, b, R, L->fan_in, rows);
+        sm_dense_forward(cur, io->in, w, b, R, L->fan_in, rows);
     } else {
         sm_conv_shape s;
         sm_conv_shape_init(&s, L->in_c, L->in_h, L->in_w, rows, L->kernel, L->stride, L->padding);
-        sm_conv_forward(cur, in, w, b, &s, R, m->conv_work);
+        sm_conv_forward(cur, io->in, w, b, &s, R, m->conv_work);
     }
     const float *pooled = cur;
     if (L->pool == SM_POOL_MAX) {
-        sm_maxpool_forward(m->scratch[1], lc->pool_idx, cur, R, rows, L->conv_h, L->conv_w, L->pool_size);
+        sm_maxpool_forward(m->scratch[1], io->pool_idx, cur, R, rows, L->conv_h, L->conv_w, L->pool_size);
         pooled = m->scratch[1];
     } else if (L->pool == SM_POOL_AVG) {
         sm_avgpool_forward(m->scratch[1], cur, R, rows, L->conv_h, L->conv_w, L->pool_size);
         pooled = m->scratch[1];
     }
     const size_t block = (size_t)rows * L->out_h * L->out_w;
-    sm_lif_forward(lc->spk, lc->mem, pooled, is_static(m, lc->layer), m->T, (size_t)m->B * block,
-                   &L->lif);
-    if (L->n_lc > 1)
-        block_copy(m->act[lc->layer] + (size_t)lc->o0 * L->out_h * L->out_w, (size_t)L->n_out,
-                   lc->spk, block, (size_t)m->T * m->B, block);
+    sm_lif_forward(io->spk, io->mem, pooled, io->in_static, m->T, (size_t)io->B * block, &L->lif);
 }
 
-void sm_lc_backward(sm_model *m, int id) {
-    sm_lc *lc = &m->lcs[id];
+void sm_lc_backward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io, const float *dS,
+                       const float *dM, float *grad, float *partial) {
     const int l = lc->layer;
     const sm_layer *L = &m->layers[l];
-    const int rows = lc->o1 - lc->o0, R = rows_of(m, l), T = m->T, B = m->B;
-    const size_t block = (size_t)rows * L->out_h * L->out_w, TB = (size_t)T * B;
-    const size_t offset = (size_t)lc->o0 * L->out_h * L->out_w;
-    const int last = l == m->n_layers - 1;
+    const int rows = lc->o1 - lc->o0, T = m->T, B = io->B, R = io->in_static ? B : T * B;
+    const size_t block = (size_t)rows * L->out_h * L->out_w;
 
-    /* 1. this LC's block of dL/dS (and dL/dU for ce_mem) */
-    const float *dS = m->dact[l], *dM = NULL;
-    if (L->n_lc > 1) {
-        block_copy(m->scratch[2], block, m->dact[l] + offset, (size_t)L->n_out, TB, block);
-        dS = m->scratch[2];
-    }
-    if (last && m->loss.kind == SM_LOSS_CE_MEM) {
-        if (L->n_lc > 1) {
-            block_copy(m->scratch[3], block, m->dmem_out + offset, (size_t)L->n_out, TB, block);
-            dM = m->scratch[3];
-        } else {
-            dM = m->dmem_out;
-        }
-    }
-    /* 2. BPTT through the neurons */
+    /* 1. BPTT through the neurons */
     float *dcur = m->scratch[1];
-    sm_lif_backward(dcur, dS, dM, lc->mem, lc->spk, T, (size_t)B * block, &L->lif);
+    sm_lif_backward(dcur, dS, dM, io->mem, io->spk, T, (size_t)B * block, &L->lif);
     const float *dpooled = dcur;
-    if (is_static(m, l)) { /* static input: the same current fed every step */
+    if (io->in_static) { /* the same current fed every step: its gradient is the sum over t */
         float *sum = m->scratch[3];
         memcpy(sum, dcur, sizeof(float) * B * block);
         for (int t = 1; t < T; t++) {
@@ -101,35 +80,79 @@ void sm_lc_backward(sm_model *m, int id) {
         }
         dpooled = sum;
     }
-    /* 3. through the pooling */
+    /* 2. through the pooling */
     const float *dpre = dpooled;
     if (L->pool != SM_POOL_NONE) {
         float *g = m->scratch[0];
         memset(g, 0, sizeof(float) * (size_t)R * rows * L->conv_h * L->conv_w);
         if (L->pool == SM_POOL_MAX)
-            sm_maxpool_backward(g, dpooled, lc->pool_idx, R, rows, L->conv_h, L->conv_w, L->pool_size);
+            sm_maxpool_backward(g, dpooled, io->pool_idx, R, rows, L->conv_h, L->conv_w, L->pool_size);
         else
             sm_avgpool_backward(g, dpooled, R, rows, L->conv_h, L->conv_w, L->pool_size);
         dpre = g;
     }
-    /* 4. weight gradient (accumulated, I3) and the partial input gradient (I2) */
-    const float *in = layer_input(m, l), *w = lc->param;
-    float *gw = lc->grad, *gb = lc->grad + lc->n_weight;
+    /* 3. weight gradient (accumulated, I3) and the partial input gradient (I2) */
+    const float *w = io->param;
+    float *gw = grad, *gb = grad + lc->n_weight;
     if (L->kind == SM_LAYER_DENSE) {
-        sm_dense_backward_weight(gw, gb, dpre, in, R, L->fan_in, rows);
-        if (l > 0) {
-            memset(m->partial, 0, sizeof(float) * (size_t)R * L->n_in);
-            sm_dense_backward_input(m->partial, dpre, w, R, L->fan_in, rows);
+        sm_dense_backward_weight(gw, gb, dpre, io->in, R, L->fan_in, rows);
+        if (partial) {
+            memset(partial, 0, sizeof(float) * (size_t)R * L->n_in);
+            sm_dense_backward_input(partial, dpre, w, R, L->fan_in, rows);
         }
     } else {
         sm_conv_shape s;
         sm_conv_shape_init(&s, L->in_c, L->in_h, L->in_w, rows, L->kernel, L->stride, L->padding);
-        sm_conv_backward_weight(gw, gb, dpre, in, &s, R, m->conv_work);
-        if (l > 0) {
-            memset(m->partial, 0, sizeof(float) * (size_t)R * L->n_in);
-            sm_conv_backward_input(m->partial, dpre, w, &s, R, m->conv_work);
+        sm_conv_backward_weight(gw, gb, dpre, io->in, &s, R, m->conv_work);
+        if (partial) {
+            memset(partial, 0, sizeof(float) * (size_t)R * L->n_in);
+            sm_conv_backward_input(partial, dpre, w, &s, R, m->conv_work);
         }
     }
+}
+
+/* The io of LC id for the single-process executor: the model's own buffers. */
+static sm_lc_io model_io(const sm_model *m, const sm_lc *lc) {
+    sm_lc_io io = {.B = m->B, .in_static = is_static(m, lc->layer), .in = layer_input(m, lc->layer),
+                   .param = lc->param, .mem = lc->mem, .spk = lc->spk, .pool_idx = lc->pool_idx};
+    return io;
+}
+
+void sm_lc_forward(sm_model *m, int id) {
+    sm_lc *lc = &m->lcs[id];
+    const sm_layer *L = &m->layers[lc->layer];
+    sm_lc_io io = model_io(m, lc);
+    sm_lc_forward_io(m, lc, &io);
+    const size_t block = (size_t)(lc->o1 - lc->o0) * L->out_h * L->out_w;
+    if (L->n_lc > 1)
+        sm_block_copy(m->act[lc->layer] + (size_t)lc->o0 * L->out_h * L->out_w, (size_t)L->n_out,
+                      lc->spk, block, (size_t)m->T * m->B, block);
+}
+
+void sm_lc_backward(sm_model *m, int id) {
+    sm_lc *lc = &m->lcs[id];
+    const int l = lc->layer;
+    const sm_layer *L = &m->layers[l];
+    const size_t block = (size_t)(lc->o1 - lc->o0) * L->out_h * L->out_w;
+    const size_t TB = (size_t)m->T * m->B, offset = (size_t)lc->o0 * L->out_h * L->out_w;
+    const int last = l == m->n_layers - 1;
+
+    /* this LC's block of dL/dS (and dL/dU for ce_mem) */
+    const float *dS = m->dact[l], *dM = NULL;
+    if (L->n_lc > 1) {
+        sm_block_copy(m->scratch[2], block, m->dact[l] + offset, (size_t)L->n_out, TB, block);
+        dS = m->scratch[2];
+    }
+    if (last && m->loss.kind == SM_LOSS_CE_MEM) {
+        if (L->n_lc > 1) {
+            sm_block_copy(m->scratch[4], block, m->dmem_out + offset, (size_t)L->n_out, TB, block);
+            dM = m->scratch[4];
+        } else {
+            dM = m->dmem_out;
+        }
+    }
+    sm_lc_io io = model_io(m, lc);
+    sm_lc_backward_io(m, lc, &io, dS, dM, lc->grad, l > 0 ? m->partial : NULL);
 }
 
 void sm_model_forward(sm_model *m, const float *input, int input_static, int B) {
@@ -152,7 +175,7 @@ static const float *output_mem(const sm_model *m, float **owned) {
     for (int s = 0; s < Lo->n_lc; s++) {
         const sm_lc *lc = &m->lcs[Lo->first_lc + s];
         size_t block = (size_t)(lc->o1 - lc->o0) * Lo->out_h * Lo->out_w;
-        block_copy(*owned + (size_t)lc->o0 * Lo->out_h * Lo->out_w, (size_t)Lo->n_out, lc->mem,
+        sm_block_copy(*owned + (size_t)lc->o0 * Lo->out_h * Lo->out_w, (size_t)Lo->n_out, lc->mem,
                    block, (size_t)m->T * m->B, block);
     }
     return *owned;

@@ -55,7 +55,7 @@ static void free_workspaces(sm_model *m) {
     free(m->act);
     free(m->dact);
     m->act = m->dact = NULL;
-    for (int i = 0; i < 4; i++) { free(m->scratch[i]); m->scratch[i] = NULL; }
+    for (int i = 0; i < 5; i++) { free(m->scratch[i]); m->scratch[i] = NULL; }
     free(m->conv_work);
     free(m->partial);
     free(m->dmem_out);
@@ -88,7 +88,7 @@ void sm_model_reserve(sm_model *m, int max_batch) {
         }
         if (TB * L->n_in > partial) partial = TB * L->n_in;
     }
-    for (int i = 0; i < 4; i++) m->scratch[i] = sm_falloc(scratch);
+    for (int i = 0; i < 5; i++) m->scratch[i] = sm_falloc(scratch);
     m->scratch_floats = scratch;
     m->conv_work = sm_falloc(conv_work ? conv_work : 1);
     m->conv_work_floats = conv_work;

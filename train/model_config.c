@@ -163,6 +163,45 @@ static int read_train(sm_model *m, sm_cfg *c) {
     return SM_OK;
 }
 
+static const char *const SCHEDULE_NAMES[] = {"sequential", "gpipe", "1f1b", "async", NULL};
+static const char *const COMPUTE_MODES[] = {"measured", "flops", NULL};
+static const char *const PLACEMENT_METHODS[] = {"sequential", NULL};
+
+/* chip:, pipeline:, partition:, placement: (DESIGN.md). The defaults describe
+ * a 1x1 chip, so a config without them trains on one core as before. */
+static int read_distributed(sm_model *m, sm_cfg *c) {
+    long v;
+    const char *s;
+    sm_chip_params *chip = &m->chip;
+    TRY(sm_cfg_mapping(c, "chip"));
+    TRY(sm_cfg_int(c, "chip.mesh_w", 1, 1, 4096, &v)); chip->mesh_w = (int)v;
+    TRY(sm_cfg_int(c, "chip.mesh_h", 1, 1, 4096, &v)); chip->mesh_h = (int)v;
+    TRY(sm_cfg_double(c, "chip.core_memory", 256.0 * 1024 * 1024, 1024, 1e15, &chip->core_memory));
+    TRY(sm_cfg_double(c, "chip.hop_latency", 1e-7, 0, 1, &chip->hop_latency));
+    TRY(sm_cfg_double(c, "chip.link_bandwidth", 1e9, 1, 1e15, &chip->link_bandwidth));
+    TRY(sm_cfg_double(c, "chip.core_gflops", 10.0, 1e-6, 1e6, &chip->core_gflops));
+    TRY(sm_cfg_string(c, "chip.compute", "measured", COMPUTE_MODES, &s));
+    chip->compute_flops = index_of(COMPUTE_MODES, s) == 1;
+
+    sm_pipeline_params *p = &m->pipeline;
+    TRY(sm_cfg_mapping(c, "pipeline"));
+    TRY(sm_cfg_string(c, "pipeline.schedule", "sequential", SCHEDULE_NAMES, &s));
+    p->schedule = index_of(SCHEDULE_NAMES, s);
+    TRY(sm_cfg_int(c, "pipeline.microbatches", 1, 1, 1 << 20, &v)); p->microbatches = (int)v;
+    TRY(sm_cfg_bool(c, "pipeline.stash", 1, &p->stash));
+    if (m->train.batch % p->microbatches)
+        return sm_error("config %s: key 'pipeline.microbatches': %d does not divide train.batch = %d",
+                        sm_cfg_where(c, "pipeline.microbatches"), p->microbatches, m->train.batch);
+
+    TRY(sm_cfg_mapping(c, "partition"));
+    TRY(sm_cfg_int(c, "partition.max_lcs", 0, 0, 1 << 20, &v)); m->partition.max_lcs = (int)v;
+
+    TRY(sm_cfg_mapping(c, "placement"));
+    TRY(sm_cfg_string(c, "placement.method", "sequential", PLACEMENT_METHODS, &m->placement.method));
+    TRY(sm_cfg_string(c, "placement.file", "", NULL, &m->placement.file));
+    return SM_OK;
+}
+
 #define FMNIST "/usr/share/datasets/fashion-mnist/"
 
 static int read_data(sm_model *m, sm_cfg *c) {
@@ -210,7 +249,8 @@ int sm_model_from_config(sm_model *m, sm_cfg *c) {
     TRY(sm_cfg_int(c, "model.time_steps", 25, 1, 100000, &v)); m->T = (int)v;
     TRY(sm_cfg_string(c, "model.encoder", "direct", ENCODERS, &s));
     m->encoder = index_of(ENCODERS, s);
-    if ((rc = read_layers(m, c)) || (rc = read_train(m, c)) || (rc = read_data(m, c))) {
+    if ((rc = read_layers(m, c)) || (rc = read_train(m, c)) || (rc = read_data(m, c)) ||
+        (rc = read_distributed(m, c))) {
         sm_model_free(m);
         return rc;
     }

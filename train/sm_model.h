@@ -82,6 +82,34 @@ typedef struct {
     double validation;       /* fraction of the training set held out */
 } sm_data_params;
 
+/* The emulated chip (DESIGN.md "Communication"): a mesh_w x mesh_h mesh of
+ * cores, one per MPI rank, each with core_memory bytes. */
+typedef struct {
+    int mesh_w, mesh_h;
+    double core_memory;      /* bytes per core */
+    double hop_latency;      /* seconds per hop */
+    double link_bandwidth;   /* bytes per second per link */
+    double core_gflops;      /* compute: flops mode */
+    int compute_flops;       /* 1: advance the clock by FLOPs / core_gflops; 0: measured CPU time */
+} sm_chip_params;
+
+typedef enum { SM_SCHED_SEQUENTIAL = 0, SM_SCHED_GPIPE, SM_SCHED_1F1B, SM_SCHED_ASYNC } sm_schedule_kind;
+
+typedef struct {
+    sm_schedule_kind schedule;
+    int microbatches;        /* M per minibatch (train.batch must be divisible by it) */
+    int stash;               /* async: keep the forward's weights for the backward */
+} sm_pipeline_params;
+
+typedef struct {
+    int max_lcs;             /* upper bound on LCs over the whole model; 0 = mesh size */
+} sm_partition_params;
+
+typedef struct {
+    const char *method;      /* "sequential" (LC i -> core i mod R) */
+    const char *file;        /* placement.h5 with /lc_core, or "" */
+} sm_placement_params;
+
 typedef struct {
     /* structure */
     int n_layers;
@@ -99,6 +127,10 @@ typedef struct {
     long step;               /* optimizer steps taken */
     sm_train_params train;
     sm_data_params data;
+    sm_chip_params chip;
+    sm_pipeline_params pipeline;
+    sm_partition_params partition;
+    sm_placement_params placement;
 
     /* executor workspaces, sized for max_batch samples */
     int max_batch;
@@ -108,7 +140,7 @@ typedef struct {
     float **act;             /* per layer: its output spikes [T,B,n_out] (LC blocks assembled) */
     float **dact;            /* per layer: dL/d(output spikes) [T,B,n_out] */
     float *dmem_out;         /* [T,B,K]: dL/dU of the output layer (ce_mem) */
-    float *scratch[4];       /* shared LC scratch (current, pooled, gradients) */
+    float *scratch[5];       /* shared LC scratch (current, pooled, gradients) */
     float *conv_work;
     size_t scratch_floats, conv_work_floats;
     float *partial;          /* [R, n_in] one LC's partial input gradient (I2) */
@@ -141,6 +173,27 @@ double sm_model_loss(const sm_model *m, const int32_t *y, double scale);
  * and, unless l == 0, writes its partial input gradient into m->partial. */
 void sm_lc_forward(sm_model *m, int lc);
 void sm_lc_backward(sm_model *m, int lc);
+
+/* The buffers one LC computes with for one microbatch: what the pipeline
+ * executor keeps per microbatch in flight. */
+typedef struct {
+    int B;                   /* samples */
+    int in_static;           /* in is [B,n_in], fed at every step (layer 0, direct encoder) */
+    const float *in;         /* the layer input [R,n_in], R = B (static) or T*B */
+    const float *param;      /* weights then biases to compute with (live or stashed) */
+    float *mem, *spk;        /* [T,B,block] neuron state, block = rows*out_h*out_w */
+    int32_t *pool_idx;       /* [R,rows,out_h,out_w] with max pooling, else NULL */
+} sm_lc_io;
+/* Forward of one LC on io (uses the model's scratch; sm_model_reserve first). */
+void sm_lc_forward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io);
+/* Backward of one LC: dS [T,B,block] dL/dS (NULL = none), dM [T,B,block] dL/dU
+ * (ce_mem; NULL = none). Accumulates into grad [n_param]; when partial is not
+ * NULL, OVERWRITES it with this LC's partial input gradient [R,n_in]. */
+void sm_lc_backward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io, const float *dS,
+                       const float *dM, float *grad, float *partial);
+/* Copy `rows` rows of `block` floats between arrays with row strides. */
+void sm_block_copy(float *dst, size_t dst_row, const float *src, size_t src_row, size_t rows,
+                   size_t block);
 
 /* The `grad` code path: zero the gradients, encode a batch (static x [B,n_in]
  * with sample ids 0..B-1 and epoch 0, or spikes [T,B,n_in] as they are), run

@@ -1,8 +1,13 @@
 /* metrics.c — metrics.h5 of a run: one row per epoch, rewritten whole (and
  * atomically) after every epoch, so a crash leaves the last complete file.
  *   /epoch int32 [E], /train_loss, /train_accuracy, /test_loss, /test_accuracy,
- *   /lr, /wall_seconds, /samples_per_second, /validation_loss, /validation_accuracy
- *   float64 [E]; attrs: seed, config. */
+ *   /lr, /wall_seconds, /samples_per_second, /validation_loss, /validation_accuracy,
+ *   /emulated_seconds, /communication_share, /forward_bytes, /backward_bytes
+ *   float64 [E]; attrs: seed, config.
+ *   /stats/epoch int32 [E2] (the epochs trained by this process), /stats/lc_compute_seconds
+ *   [E2,n_lcs], /stats/core_peak_bytes [E2,R], /stats/core_bytes and /stats/core_messages
+ *   [E2,R,R] (sender row, receiver column), /stats/lc_bytes [E2,n_lcs,n_lcs],
+ *   /stats/placement int32 [E2,n_lcs]. */
 #include "sm_metrics.h"
 
 #include <math.h>
@@ -15,7 +20,8 @@
 
 static const char *const COLUMNS[SM_METRIC_COLUMNS] = {
     "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "wall_seconds",
-    "samples_per_second", "validation_loss", "validation_accuracy"};
+    "samples_per_second", "validation_loss", "validation_accuracy", "emulated_seconds",
+    "communication_share", "forward_bytes", "backward_bytes"};
 
 void sm_metrics_append(sm_metrics *mt, int epoch, const double *row) {
     mt->epoch = sm_xrealloc(mt->epoch, sizeof(int32_t) * (size_t)(mt->n + 1));
@@ -24,6 +30,49 @@ void sm_metrics_append(sm_metrics *mt, int epoch, const double *row) {
         mt->col[c][mt->n] = row[c];
     }
     mt->epoch[mt->n++] = epoch;
+}
+
+static double *grow(double *a, int rows, size_t row) {
+    return sm_xrealloc(a, sizeof(double) * (size_t)rows * row);
+}
+
+void sm_metrics_append_stats(sm_metrics *mt, int epoch, const sm_epoch_stats *st,
+                             const int32_t *lc_core, int n_lcs, int n_cores) {
+    if (mt->n_stats && (mt->n_lcs != n_lcs || mt->n_cores != n_cores)) return;
+    mt->n_lcs = n_lcs;
+    mt->n_cores = n_cores;
+    const int k = mt->n_stats++;
+    const size_t n = (size_t)n_lcs, R = (size_t)n_cores;
+    mt->stats_epoch = sm_xrealloc(mt->stats_epoch, sizeof(int32_t) * (size_t)mt->n_stats);
+    mt->stats_epoch[k] = epoch;
+    mt->lc_compute = grow(mt->lc_compute, mt->n_stats, n);
+    mt->core_peak_bytes = grow(mt->core_peak_bytes, mt->n_stats, R);
+    mt->core_bytes = grow(mt->core_bytes, mt->n_stats, R * R);
+    mt->core_messages = grow(mt->core_messages, mt->n_stats, R * R);
+    mt->lc_bytes = grow(mt->lc_bytes, mt->n_stats, n * n);
+    mt->placement = sm_xrealloc(mt->placement, sizeof(int32_t) * (size_t)mt->n_stats * n);
+    memcpy(mt->lc_compute + k * n, st->lc_compute, sizeof(double) * n);
+    memcpy(mt->core_peak_bytes + k * R, st->core_peak_bytes, sizeof(double) * R);
+    memcpy(mt->core_bytes + k * R * R, st->core_bytes, sizeof(double) * R * R);
+    memcpy(mt->core_messages + k * R * R, st->core_messages, sizeof(double) * R * R);
+    memcpy(mt->lc_bytes + k * n * n, st->lc_bytes, sizeof(double) * n * n);
+    memcpy(mt->placement + k * n, lc_core, sizeof(int32_t) * n);
+}
+
+static int write_stats(hid_t file, const sm_metrics *mt) {
+    if (!mt->n_stats) return SM_OK;
+    hid_t g = sm_h5_group(file, "/stats");
+    hsize_t E = (hsize_t)mt->n_stats, n = (hsize_t)mt->n_lcs, R = (hsize_t)mt->n_cores;
+    hsize_t d1[1] = {E}, dn[2] = {E, n}, dR[2] = {E, R}, dRR[3] = {E, R, R}, dnn[3] = {E, n, n};
+    int rc = sm_h5_write_ints(g, "epoch", mt->stats_epoch, 1, d1);
+    if (!rc) rc = sm_h5_write_doubles(g, "lc_compute_seconds", mt->lc_compute, 2, dn);
+    if (!rc) rc = sm_h5_write_doubles(g, "core_peak_bytes", mt->core_peak_bytes, 2, dR);
+    if (!rc) rc = sm_h5_write_doubles(g, "core_bytes", mt->core_bytes, 3, dRR);
+    if (!rc) rc = sm_h5_write_doubles(g, "core_messages", mt->core_messages, 3, dRR);
+    if (!rc) rc = sm_h5_write_doubles(g, "lc_bytes", mt->lc_bytes, 3, dnn);
+    if (!rc) rc = sm_h5_write_ints(g, "placement", mt->placement, 2, dn);
+    H5Gclose(g);
+    return rc;
 }
 
 typedef struct { const sm_metrics *mt; const char *config; uint64_t seed; } ctx_t;
@@ -38,6 +87,7 @@ static int writer(int64_t file, void *vctx) {
     if (!rc) rc = sm_h5_attr_int64(root, "seed", (int64_t)c->seed);
     if (!rc) rc = sm_h5_attr_string(root, "config", c->config ? c->config : "");
     H5Gclose(root);
+    if (!rc) rc = write_stats(file, c->mt);
     return rc;
 }
 
@@ -81,6 +131,8 @@ int sm_metrics_load(sm_metrics *mt, const char *path, int max_epochs) {
 
 void sm_metrics_free(sm_metrics *mt) {
     free(mt->epoch);
+    free(mt->stats_epoch); free(mt->lc_compute); free(mt->core_peak_bytes); free(mt->core_bytes);
+    free(mt->core_messages); free(mt->lc_bytes); free(mt->placement);
     for (int c = 0; c < SM_METRIC_COLUMNS; c++) free(mt->col[c]);
     memset(mt, 0, sizeof *mt);
 }

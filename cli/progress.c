@@ -2,6 +2,7 @@
  * redrawn in place:
  *   epoch 2/10 [#########.........] 210/469  loss 0.4312  acc 84.2%  5120 samples/s  ETA 1:02
  * Elsewhere (a log file, CI) the same fields as a plain line every 10 s. */
+#include <math.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -54,16 +55,18 @@ void sm_progress_update(sm_progress *p, long batch, double loss, double accuracy
     double left = (double)(p->samples_total - p->samples_before - samples);
     char eta[32];
     format_time(eta, sizeof eta, rate > 0 ? left / rate : 0.0);
+    char figures[96] = ""; /* loss and accuracy when the caller knows them */
+    if (!isnan(loss)) snprintf(figures, sizeof figures, "  loss %.4f  acc %5.1f%%", loss, 100.0 * accuracy);
     if (p->tty) {
         char bar[21];
         int filled = (int)(20.0 * batch / (p->batches ? p->batches : 1));
         for (int i = 0; i < 20; i++) bar[i] = i < filled ? '#' : '.';
         bar[20] = 0;
-        fprintf(p->stream, "\r\033[Kepoch %d/%d [%s] %ld/%ld  loss %.4f  acc %5.1f%%  %.0f samples/s  ETA %s",
-                p->epoch + 1, p->epochs, bar, batch, p->batches, loss, 100.0 * accuracy, rate, eta);
+        fprintf(p->stream, "\r\033[Kepoch %d/%d [%s] %ld/%ld%s  %.0f samples/s  ETA %s",
+                p->epoch + 1, p->epochs, bar, batch, p->batches, figures, rate, eta);
     } else {
-        fprintf(p->stream, "epoch %d/%d batch %ld/%ld loss %.4f acc %.1f%% %.0f samples/s ETA %s\n",
-                p->epoch + 1, p->epochs, batch, p->batches, loss, 100.0 * accuracy, rate, eta);
+        fprintf(p->stream, "epoch %d/%d batch %ld/%ld%s %.0f samples/s ETA %s\n",
+                p->epoch + 1, p->epochs, batch, p->batches, figures, rate, eta);
     }
     fflush(p->stream);
 }

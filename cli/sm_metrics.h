@@ -6,15 +6,31 @@
 
 /* Columns of metrics.h5; validation_* are NaN when data.validation is 0. */
 enum { SM_M_TRAIN_LOSS, SM_M_TRAIN_ACC, SM_M_TEST_LOSS, SM_M_TEST_ACC, SM_M_LR, SM_M_WALL,
-       SM_M_RATE, SM_M_VAL_LOSS, SM_M_VAL_ACC, SM_METRIC_COLUMNS };
+       SM_M_RATE, SM_M_VAL_LOSS, SM_M_VAL_ACC, SM_M_EMULATED, SM_M_COMM_SHARE, SM_M_FWD_BYTES,
+       SM_M_BWD_BYTES, SM_METRIC_COLUMNS };
+
+
 
 typedef struct {
     int n;
     int32_t *epoch;                 /* [n] */
     double *col[SM_METRIC_COLUMNS]; /* [n] each */
+    /* per-epoch matrices of the epochs trained in this process (not reloaded on resume) */
+    int n_stats, n_lcs, n_cores;
+    int32_t *stats_epoch;           /* [n_stats] */
+    double *lc_compute;             /* [n_stats][n_lcs] seconds */
+    double *core_peak_bytes;        /* [n_stats][n_cores] */
+    double *core_bytes;             /* [n_stats][n_cores][n_cores] payload bytes sent */
+    double *core_messages;          /* [n_stats][n_cores][n_cores] */
+    double *lc_bytes;               /* [n_stats][n_lcs][n_lcs] */
+    int32_t *placement;             /* [n_stats][n_lcs] the placement used */
 } sm_metrics;
 
 void sm_metrics_append(sm_metrics *mt, int epoch, const double *row);
+/* Keep an epoch's matrices (from sm_executor_epoch on rank 0) and its placement. */
+#include "sm_executor.h"
+void sm_metrics_append_stats(sm_metrics *mt, int epoch, const sm_epoch_stats *st,
+                             const int32_t *lc_core, int n_lcs, int n_cores);
 /* Atomic rewrite of the whole file. */
 int sm_metrics_save(const sm_metrics *mt, const char *path, const char *config, uint64_t seed);
 /* Read an existing metrics.h5, keeping the rows of epochs < max_epochs (a resume). */

@@ -23,7 +23,10 @@
 #include "sm_cli.h"
 #include "sm_common.h"
 #include "sm_io.h"
+#include "sm_executor.h"
 #include "sm_metrics.h"
+#include "sm_migrate.h"
+#include "sm_placement.h"
 
 static const char USAGE[] =
     "usage: spikemesh train -c CONFIG [--set key.path=value ...] [--out DIR] [--resume CKPT] [-q]\n"
@@ -78,37 +81,21 @@ static int write_text(const char *path, const char *text) {
     return SM_OK;
 }
 
-/* One epoch of minibatch training; returns mean loss and accuracy. */
-static void train_epoch(sm_model *m, const sm_dataset *d, int epoch, long total_steps,
-                        sm_progress *prog, double *mean_loss, double *accuracy, double *last_lr) {
-    const int B = m->train.batch < d->n ? m->train.batch : d->n;
-    const long batches = (d->n + B - 1) / B;
-    int32_t *order = sm_xcalloc((size_t)d->n, sizeof(int32_t));
-    float *x = sm_falloc((size_t)m->T * B * m->n_in), *enc = sm_falloc((size_t)m->T * B * m->n_in);
-    int32_t *y = sm_xcalloc((size_t)B, sizeof(int32_t));
-    sm_shuffle(order, d->n, m->seed, (uint64_t)epoch);
-    double loss_sum = 0.0;
-    long correct = 0, seen = 0;
-    for (long batch = 0; batch < batches; batch++) {
-        int nb = sm_gather_batch(d, order, (int)(batch * B), B, x, y);
-        const float *input = x;
-        int input_static = 0;
-        if (!d->T) {
-            input_static = sm_model_encode(m, enc, x, order + batch * B, nb, (uint64_t)epoch);
-            if (!input_static) input = enc;
-        }
-        sm_model_zero_grad(m);
-        sm_model_forward(m, input, input_static, nb);
-        correct += sm_predict(NULL, m->act[m->n_layers - 1], y, m->T, nb, m->n_classes);
-        loss_sum += sm_model_backward(m, y, 1.0 / nb) * nb;
-        *last_lr = sm_model_lr(m, m->step, total_steps, epoch);
-        sm_model_update(m, *last_lr);
-        seen += nb;
-        sm_progress_update(prog, batch + 1, loss_sum / seen, (double)correct / seen, seen);
-    }
-    *mean_loss = loss_sum / seen;
-    *accuracy = (double)correct / seen;
-    free(order); free(x); free(enc); free(y);
+/* Progress on rank 0, counted in minibatches of train.batch samples. */
+typedef struct { sm_progress *prog; int batch; } progress_ctx;
+static void on_progress(void *ctx, long samples_done, long samples_total) {
+    progress_ctx *p = ctx;
+    sm_progress_update(p->prog, samples_done / p->batch, NAN, NAN, samples_done);
+    (void)samples_total;
+}
+
+/* Every rank learns whether any rank failed; a rank that did not fail itself
+ * says so (its own message names nothing useful). */
+static int agree(int rc) {
+    int worst = rc;
+    MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (worst && !rc) sm_fail("another rank failed (see its message)");
+    return worst;
 }
 
 int sm_cmd_train(int argc, char **argv) {
@@ -125,14 +112,11 @@ int sm_cmd_train(int argc, char **argv) {
     sm_progress *prog = NULL;
     int start_epoch = 0;
     char out[4096], path[4300];
+    sm_comm comm = {0};
+    sm_executor *exec = NULL;
+    int32_t *placement = NULL;
 
     if ((rc = sm_cli_setup(&o, &cfg, &model))) goto done;
-    if ((rc = sm_cli_one_rank("train"))) goto done;
-    if (model.pipeline.schedule != SM_SCHED_SEQUENTIAL || model.pipeline.microbatches != 1) {
-        rc = sm_error("pipeline.schedule other than sequential and pipeline.microbatches > 1 need "
-                      "the pipeline executor, which this version does not have yet");
-        goto done;
-    }
     if (o.resume) {
         sm_checkpoint_meta meta;
         if ((rc = sm_checkpoint_load(&model, o.resume, 1, &meta))) goto done;
@@ -140,6 +124,7 @@ int sm_cmd_train(int argc, char **argv) {
         if (!meta.has_optimizer) {
             sm_print0("note: %s holds no optimizer state; the optimizer starts afresh\n", o.resume);
             model.step = meta.step; /* the learning-rate schedule continues where it was */
+            for (int i = 0; i < model.n_lcs; i++) model.lcs[i].step = meta.step;
         }
         if (meta.seed != model.seed)
             sm_print0("note: %s was trained with seed %llu, the config says %llu: data order and "
@@ -173,9 +158,12 @@ int sm_cmd_train(int argc, char **argv) {
             if ((rc = sm_metrics_load(&metrics, path, start_epoch))) goto done;
         }
     }
-    if ((rc = make_dirs(out))) goto done;
-    snprintf(path, sizeof path, "%s/config.yaml", out);
-    if ((rc = write_text(path, sm_cfg_text(cfg)))) goto done;
+    if (sm_cli_rank() == 0) {
+        rc = make_dirs(out);
+        snprintf(path, sizeof path, "%s/config.yaml", out);
+        if (!rc) rc = write_text(path, sm_cfg_text(cfg));
+    }
+    if ((rc = agree(rc))) goto done;
     sm_print0("spikemesh train: %s, %d layers, %d logical cores, %ld parameters; %d training and "
               "%d test samples (loaded in %.1f s)\n", o.config, model.n_layers, model.n_lcs,
               (long)({ size_t s = 0; for (int i = 0; i < model.n_lcs; i++) s += model.lcs[i].n_param; s; }),
@@ -184,46 +172,77 @@ int sm_cmd_train(int argc, char **argv) {
     sm_print0("run directory: %s\n", out);
 
     const int epochs = model.train.epochs;
-    const int B = model.train.batch < train.n ? model.train.batch : train.n;
-    const long steps_per_epoch = (train.n + B - 1) / B, total_steps = steps_per_epoch * epochs;
+    const int root = sm_cli_rank() == 0;
+    if ((rc = sm_comm_init(&comm, MPI_COMM_WORLD, &model.chip, model.n_lcs))) goto done;
+    placement = sm_xcalloc((size_t)model.n_lcs, sizeof(int32_t));
+    if (*model.placement.file)
+        rc = sm_placement_read(model.placement.file, placement, model.n_lcs, comm.size);
+    else
+        sm_place_sequential(placement, model.n_lcs, comm.size);
+    if (!rc) rc = sm_comm_set_placement(&comm, placement);
+    if (!rc) rc = sm_executor_new(&exec, &model, &comm, &train);
+    if (rc) goto done;
+    sm_print0("pipeline: %s schedule, %d microbatches of %d samples, %d ranks on a %dx%d mesh\n",
+              sm_schedule_name(model.pipeline.schedule), model.pipeline.microbatches,
+              model.train.batch / model.pipeline.microbatches, comm.size, model.chip.mesh_w,
+              model.chip.mesh_h);
+    const long steps_per_epoch = sm_executor_steps_per_epoch(exec), total_steps = steps_per_epoch * epochs;
+    const long batches = train.n / model.train.batch; /* a last partial minibatch is dropped */
     prog = sm_progress_new(stderr, o.quiet);
     if (start_epoch >= epochs && o.resume)
         sm_print0("checkpoint is at epoch %d of %d: nothing to train\n", start_epoch, epochs);
-    if (epochs == 0 && !o.resume) { /* the initial weights, e.g. as input for `grad` */
+    if (epochs == 0 && !o.resume && root) { /* the initial weights, e.g. as input for `grad` */
         snprintf(path, sizeof path, "%s/metrics.h5", out);
-        if ((rc = sm_metrics_save(&metrics, path, sm_cfg_text(cfg), model.seed))) goto done;
+        rc = sm_metrics_save(&metrics, path, sm_cfg_text(cfg), model.seed);
         snprintf(path, sizeof path, "%s/checkpoint.h5", out);
-        if ((rc = sm_checkpoint_save(&model, path, sm_cfg_text(cfg), 0))) goto done;
+        if (!rc) rc = sm_checkpoint_save(&model, path, sm_cfg_text(cfg), 0);
     }
+    if ((rc = agree(rc))) goto done;
     for (int epoch = start_epoch; epoch < epochs; epoch++) {
-        double wall0 = sm_wall_seconds(), train_loss, train_acc, test_acc, test_loss, lr = 0.0;
-        sm_progress_begin(prog, epoch, epochs, steps_per_epoch, (long)epoch * train.n,
-                          (long)epochs * train.n);
-        train_epoch(&model, &train, epoch, total_steps, prog, &train_loss, &train_acc, &lr);
+        sm_epoch_stats st;
+        sm_progress_begin(prog, epoch, epochs, batches, (long)epoch * train.n, (long)epochs * train.n);
+        progress_ctx pc = {prog, model.train.batch};
+        rc = sm_executor_epoch(exec, epoch, total_steps, &st, on_progress, &pc);
         sm_progress_end(prog);
-        double wall = sm_wall_seconds() - wall0;
-        sm_cli_evaluate(&model, &test, &test_acc, &test_loss);
-        double val_acc = NAN, val_loss = NAN;
-        if (validation.n) sm_cli_evaluate(&model, &validation, &val_acc, &val_loss);
-        double row[SM_METRIC_COLUMNS] = {train_loss, train_acc, test_loss, test_acc, lr, wall,
-                                         train.n / wall, val_loss, val_acc};
-        sm_metrics_append(&metrics, epoch, row);
-        char val[64] = "";
-        if (validation.n) snprintf(val, sizeof val, "  val acc %.2f%%", 100 * val_acc);
-        sm_print0("epoch %d/%d  train loss %.4f acc %.2f%%%s  test loss %.4f acc %.2f%%  lr %.2g  "
-                  "%.1f s (%.0f samples/s)\n", epoch + 1, epochs, train_loss, 100 * train_acc, val,
-                  test_loss, 100 * test_acc, lr, wall, train.n / wall);
-        snprintf(path, sizeof path, "%s/metrics.h5", out);
-        if ((rc = sm_metrics_save(&metrics, path, sm_cfg_text(cfg), model.seed))) goto done;
-        int every = model.train.checkpoint_every;
-        if (epoch + 1 == epochs || (every > 0 && (epoch + 1) % every == 0)) {
-            snprintf(path, sizeof path, "%s/checkpoint.h5", out);
-            if ((rc = sm_checkpoint_save(&model, path, sm_cfg_text(cfg), epoch + 1))) goto done;
+        if ((rc = agree(rc))) goto done;
+        /* rank 0 evaluates and writes: it needs every LC's current state */
+        if ((rc = agree(sm_gather_state(&comm, &model, 0)))) goto done;
+        if (root) {
+            model.step = model.lcs[0].step;
+            double test_acc, test_loss, val_acc = NAN, val_loss = NAN;
+            sm_cli_evaluate(&model, &test, &test_acc, &test_loss);
+            if (validation.n) sm_cli_evaluate(&model, &validation, &val_acc, &val_loss);
+            double busy = st.compute_seconds + st.wait_seconds;
+            double row[SM_METRIC_COLUMNS] = {st.loss, st.accuracy, test_loss, test_acc, st.last_lr,
+                                             st.wall_seconds, st.samples / st.wall_seconds, val_loss,
+                                             val_acc, st.emulated_seconds,
+                                             busy > 0 ? st.wait_seconds / busy : 0.0,
+                                             st.forward_bytes, st.backward_bytes};
+            sm_metrics_append(&metrics, epoch, row);
+            sm_metrics_append_stats(&metrics, epoch, &st, comm.lc_core, model.n_lcs, comm.size);
+            char val[64] = "";
+            if (validation.n) snprintf(val, sizeof val, "  val acc %.2f%%", 100 * val_acc);
+            sm_print0("epoch %d/%d  train loss %.4f acc %.2f%%%s  test loss %.4f acc %.2f%%  lr %.2g  "
+                      "%.1f s (%.0f samples/s)  emulated %.3g s (%.0f samples/s)\n", epoch + 1, epochs,
+                      st.loss, 100 * st.accuracy, val, test_loss, 100 * test_acc, st.last_lr,
+                      st.wall_seconds, st.samples / st.wall_seconds, st.emulated_seconds,
+                      st.samples / st.emulated_seconds);
+            snprintf(path, sizeof path, "%s/metrics.h5", out);
+            rc = sm_metrics_save(&metrics, path, sm_cfg_text(cfg), model.seed);
+            int every = model.train.checkpoint_every;
+            if (!rc && (epoch + 1 == epochs || (every > 0 && (epoch + 1) % every == 0))) {
+                snprintf(path, sizeof path, "%s/checkpoint.h5", out);
+                rc = sm_checkpoint_save(&model, path, sm_cfg_text(cfg), epoch + 1);
+            }
         }
+        if ((rc = agree(rc))) goto done;
     }
     sm_print0("outputs: %s/metrics.h5, %s/checkpoint.h5, %s/config.yaml\n", out, out, out);
 
 done:
+    sm_executor_free(exec);
+    sm_comm_free(&comm);
+    free(placement);
     sm_progress_free(prog);
     sm_metrics_free(&metrics);
     sm_dataset_free(&train);

@@ -186,6 +186,7 @@ static int load_checkpoint(hid_t file, const char *path, sm_model *m, int with_o
             TRY(read_layer_pair(file, path, m, l, 3, group, "v_weight", "v_bias"));
         }
         m->step = (long)opt_step;
+        for (int i = 0; i < m->n_lcs; i++) m->lcs[i].step = m->step;
     }
     if (meta) {
         meta->epoch = (int)epoch;

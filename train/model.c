@@ -123,16 +123,25 @@ void sm_model_zero_grad(sm_model *m) {
         memset(m->lcs[i].grad, 0, sizeof(float) * m->lcs[i].n_param);
 }
 
+static void optimizer_step(const sm_model *m, sm_lc *lc, double lr, long step) {
+    if (m->opt.kind == SM_OPT_ADAM)
+        sm_adam_update(lc->param, lc->grad, lc->opt_m, lc->opt_v, lc->n_param, &m->opt, lr, step);
+    else
+        sm_sgd_update(lc->param, lc->grad, lc->opt_m, lc->n_param, &m->opt, lr, step);
+}
+
 void sm_model_update(sm_model *m, double lr) {
     m->step++;
     for (int i = 0; i < m->n_lcs; i++) {
-        sm_lc *lc = &m->lcs[i];
-        if (m->opt.kind == SM_OPT_ADAM)
-            sm_adam_update(lc->param, lc->grad, lc->opt_m, lc->opt_v, lc->n_param, &m->opt, lr,
-                           m->step);
-        else
-            sm_sgd_update(lc->param, lc->grad, lc->opt_m, lc->n_param, &m->opt, lr, m->step);
+        optimizer_step(m, &m->lcs[i], lr, m->step);
+        m->lcs[i].step = m->step;
     }
+}
+
+void sm_lc_update(sm_model *m, sm_lc *lc, double lr) {
+    lc->step++;
+    optimizer_step(m, lc, lr, lc->step);
+    memset(lc->grad, 0, sizeof(float) * lc->n_param);
 }
 
 double sm_model_lr(const sm_model *m, long step, long total_steps, int epoch) {

@@ -54,6 +54,7 @@ typedef struct {
     float *param;            /* [n_param]: weight [(o1-o0), fan_in], then bias [o1-o0] */
     float *grad;             /* [n_param], accumulated (I3) */
     float *opt_m, *opt_v;    /* optimizer moments [n_param] (SGD: momentum in opt_m) */
+    long step;               /* optimizer steps this LC has taken */
     /* neuron state of the microbatch in flight, kept for BPTT */
     float *mem;              /* [T, B, (o1-o0)*out_h*out_w] */
     float *spk;              /* same shape, 0/1 */
@@ -93,7 +94,11 @@ typedef struct {
     int compute_flops;       /* 1: advance the clock by FLOPs / core_gflops; 0: measured CPU time */
 } sm_chip_params;
 
+/* Also defined by pipeline/sm_schedule.h, under the same guard. */
+#ifndef SM_SCHEDULE_KIND_DEFINED
+#define SM_SCHEDULE_KIND_DEFINED
 typedef enum { SM_SCHED_SEQUENTIAL = 0, SM_SCHED_GPIPE, SM_SCHED_1F1B, SM_SCHED_ASYNC } sm_schedule_kind;
+#endif
 
 typedef struct {
     sm_schedule_kind schedule;
@@ -204,6 +209,8 @@ double sm_model_grad_batch(sm_model *m, const float *x, const int32_t *y, int B,
 void sm_model_zero_grad(sm_model *m);
 /* One optimizer step on every LC with the learning rate lr. */
 void sm_model_update(sm_model *m, double lr);
+/* One optimizer step on one LC (its step count + 1), then its gradient is zeroed. */
+void sm_lc_update(sm_model *m, sm_lc *lc, double lr);
 /* Learning rate of the schedule at optimizer step `step` of `total_steps`. */
 double sm_model_lr(const sm_model *m, long step, long total_steps, int epoch);
 

@@ -1,0 +1,240 @@
+/* comm.c — mailbox messaging, traffic accounting and the virtual NoC clock
+ * (see sm_comm.h). */
+#include "sm_comm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sm_common.h"
+
+/* On the wire: this header, then the payload. */
+typedef struct {
+    int32_t kind, round, mb, src_lc, dst_lc, pad;
+    double send_time;
+    uint64_t bytes;
+} wire_header;
+_Static_assert(sizeof(wire_header) == SM_MSG_HEADER_BYTES, "header size");
+
+enum { TAG_LC = 7 };
+
+void sm_mpi_die(int code, const char *call, const char *file, int line) {
+    char text[MPI_MAX_ERROR_STRING];
+    int len = 0, rank = -1;
+    MPI_Error_string(code, text, &len);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    fprintf(stderr, "spikemesh: rank %d: %s failed at %s:%d: %s\n", rank, call, file, line, text);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+}
+
+int sm_comm_init(sm_comm *c, MPI_Comm comm, const sm_chip_params *chip, int n_lcs) {
+    memset(c, 0, sizeof *c);
+    c->comm = comm;
+    SM_MPI(MPI_Comm_rank(comm, &c->rank));
+    SM_MPI(MPI_Comm_size(comm, &c->size));
+    c->mesh_w = chip->mesh_w;
+    c->mesh_h = chip->mesh_h;
+    if ((long)c->mesh_w * c->mesh_h < c->size)
+        return sm_error("chip.mesh_w x chip.mesh_h = %d x %d = %d cores, but the job has %d MPI "
+                        "ranks (one rank per core): enlarge the mesh or use fewer ranks",
+                        c->mesh_w, c->mesh_h, c->mesh_w * c->mesh_h, c->size);
+    c->hop_latency = chip->hop_latency;
+    c->link_bandwidth = chip->link_bandwidth;
+    c->n_lcs = n_lcs;
+    c->lc_core = sm_xcalloc((size_t)n_lcs, sizeof(int32_t));
+    c->core_bytes = sm_xcalloc((size_t)c->size * c->size, sizeof(double));
+    c->core_messages = sm_xcalloc((size_t)c->size * c->size, sizeof(double));
+    c->lc_bytes = sm_xcalloc((size_t)n_lcs * n_lcs, sizeof(double));
+    return SM_OK;
+}
+
+void sm_comm_free(sm_comm *c) {
+    if (!c->lc_core) return;
+    sm_comm_flush(c);
+    while (c->inbox) {
+        sm_msg *next = c->inbox->next;
+        sm_msg_free(c->inbox);
+        c->inbox = next;
+    }
+    free(c->lc_core);
+    free(c->core_bytes);
+    free(c->core_messages);
+    free(c->lc_bytes);
+    free(c->pending);
+    free(c->pending_buf);
+    memset(c, 0, sizeof *c);
+}
+
+void sm_comm_coords(const sm_comm *c, int rank, int *x, int *y) {
+    *x = rank % c->mesh_w;
+    *y = rank / c->mesh_w;
+}
+
+int sm_comm_hops(const sm_comm *c, int a, int b) {
+    int ax, ay, bx, by;
+    sm_comm_coords(c, a, &ax, &ay);
+    sm_comm_coords(c, b, &bx, &by);
+    return abs(ax - bx) + abs(ay - by);
+}
+
+int sm_comm_set_placement(sm_comm *c, const int32_t *lc_core) {
+    for (int i = 0; i < c->n_lcs; i++)
+        if (lc_core[i] < 0 || lc_core[i] >= c->size)
+            return sm_error("placement: LC %d is placed on core %d, but the job has cores 0..%d "
+                            "(one per MPI rank)", i, lc_core[i], c->size - 1);
+    memcpy(c->lc_core, lc_core, sizeof(int32_t) * (size_t)c->n_lcs);
+    return SM_OK;
+}
+
+static void mailbox_add(sm_comm *c, sm_msg *msg) {
+    /* append, so that equal keys (never expected) would be taken in order */
+    sm_msg **at = &c->inbox;
+    while (*at) at = &(*at)->next;
+    msg->next = NULL;
+    *at = msg;
+}
+
+static double arrival_time(const sm_comm *c, int from, int to, double send, size_t bytes) {
+    return send + sm_comm_hops(c, from, to) * c->hop_latency + (double)bytes / c->link_bandwidth;
+}
+
+static void retire_sends(sm_comm *c, int wait_all) {
+    int i = 0;
+    while (i < c->n_pending) {
+        int done = 0;
+        if (wait_all) {
+            SM_MPI(MPI_Wait(&c->pending[i], MPI_STATUS_IGNORE));
+            done = 1;
+        } else {
+            SM_MPI(MPI_Test(&c->pending[i], &done, MPI_STATUS_IGNORE));
+        }
+        if (done) {
+            free(c->pending_buf[i]);
+            c->pending[i] = c->pending[c->n_pending - 1];
+            c->pending_buf[i] = c->pending_buf[c->n_pending - 1];
+            c->n_pending--;
+        } else {
+            i++;
+        }
+    }
+}
+
+void sm_comm_send(sm_comm *c, int kind, int round, int mb, int src_lc, int dst_lc,
+                  void *payload, size_t bytes, int give_ownership) {
+    const int to = c->lc_core[dst_lc];
+    if (to == c->rank) { /* same core: hand over the pointer */
+        sm_msg *msg = sm_xcalloc(1, sizeof *msg);
+        *msg = (sm_msg){kind, round, mb, src_lc, dst_lc, c->clock, bytes, payload, give_ownership, NULL, NULL};
+        mailbox_add(c, msg);
+        return;
+    }
+    char *buf = sm_xmalloc(sizeof(wire_header) + bytes);
+    wire_header h = {kind, round, mb, src_lc, dst_lc, 0, c->clock, bytes};
+    memcpy(buf, &h, sizeof h);
+    memcpy(buf + sizeof h, payload, bytes);
+    if (give_ownership) free(payload);
+    if (c->n_pending == c->cap_pending) {
+        c->cap_pending = c->cap_pending ? 2 * c->cap_pending : 64;
+        c->pending = sm_xrealloc(c->pending, sizeof(MPI_Request) * (size_t)c->cap_pending);
+        c->pending_buf = sm_xrealloc(c->pending_buf, sizeof(void *) * (size_t)c->cap_pending);
+    }
+    SM_MPI(MPI_Isend(buf, (int)(sizeof h + bytes), MPI_BYTE, to, TAG_LC, c->comm,
+                     &c->pending[c->n_pending]));
+    c->pending_buf[c->n_pending++] = buf;
+    c->core_bytes[(size_t)c->rank * c->size + to] += (double)bytes;
+    c->core_messages[(size_t)c->rank * c->size + to] += 1.0;
+    c->lc_bytes[(size_t)src_lc * c->n_lcs + dst_lc] += (double)bytes;
+}
+
+/* Receive one message that MPI_Iprobe/MPI_Probe reported. */
+static void receive_one(sm_comm *c, MPI_Status *st) {
+    int count;
+    SM_MPI(MPI_Get_count(st, MPI_BYTE, &count));
+    char *buf = sm_xmalloc((size_t)count);
+    SM_MPI(MPI_Recv(buf, count, MPI_BYTE, st->MPI_SOURCE, st->MPI_TAG, c->comm, MPI_STATUS_IGNORE));
+    wire_header h;
+    memcpy(&h, buf, sizeof h);
+    sm_msg *msg = sm_xcalloc(1, sizeof *msg);
+    *msg = (sm_msg){h.kind, h.round, h.mb, h.src_lc, h.dst_lc,
+                    arrival_time(c, st->MPI_SOURCE, c->rank, h.send_time, (size_t)h.bytes),
+                    (size_t)h.bytes, buf + sizeof h, 0, buf, NULL};
+    mailbox_add(c, msg);
+}
+
+void sm_comm_poll(sm_comm *c, int wait) {
+    retire_sends(c, 0);
+    for (;;) {
+        int flag = 0;
+        MPI_Status st;
+        SM_MPI(MPI_Iprobe(MPI_ANY_SOURCE, TAG_LC, c->comm, &flag, &st));
+        if (!flag) break;
+        receive_one(c, &st);
+        wait = 0;
+    }
+    if (wait) {
+        /* Blocking probe: MPI progresses our own sends in flight meanwhile, and an
+         * oversubscribed Open MPI yields the core instead of spinning. */
+        MPI_Status st;
+        SM_MPI(MPI_Probe(MPI_ANY_SOURCE, TAG_LC, c->comm, &st));
+        receive_one(c, &st);
+    }
+}
+
+void sm_comm_flush(sm_comm *c) { retire_sends(c, 1); }
+
+static sm_msg **find(sm_comm *c, int kind, int round, int mb, int src, int dst) {
+    for (sm_msg **at = &c->inbox; *at; at = &(*at)->next) {
+        sm_msg *m = *at;
+        if (m->kind == kind && m->round == round && m->mb == mb && m->src_lc == src && m->dst_lc == dst)
+            return at;
+    }
+    return NULL;
+}
+
+int sm_comm_has(const sm_comm *c, int kind, int round, int mb, int src_lc, int dst_lc) {
+    return find((sm_comm *)c, kind, round, mb, src_lc, dst_lc) != NULL;
+}
+
+sm_msg *sm_comm_take(sm_comm *c, int kind, int round, int mb, int src_lc, int dst_lc) {
+    sm_msg **at = find(c, kind, round, mb, src_lc, dst_lc);
+    if (!at) return NULL;
+    sm_msg *msg = *at;
+    *at = msg->next;
+    msg->next = NULL;
+    if (msg->arrival > c->clock) {
+        c->wait_seconds += msg->arrival - c->clock;
+        c->clock = msg->arrival;
+    }
+    return msg;
+}
+
+void sm_msg_free(sm_msg *msg) {
+    if (!msg) return;
+    if (msg->owned) free(msg->payload);
+    free(msg->block);
+    free(msg);
+}
+
+void sm_comm_advance(sm_comm *c, double seconds) {
+    c->clock += seconds;
+    c->compute_seconds += seconds;
+}
+
+void sm_comm_reset_epoch(sm_comm *c) {
+    c->clock = c->compute_seconds = c->wait_seconds = 0.0;
+    memset(c->core_bytes, 0, sizeof(double) * (size_t)c->size * c->size);
+    memset(c->core_messages, 0, sizeof(double) * (size_t)c->size * c->size);
+    memset(c->lc_bytes, 0, sizeof(double) * (size_t)c->n_lcs * c->n_lcs);
+}
+
+size_t sm_spike_bytes(size_t n) { return (n + 7) / 8; }
+
+void sm_pack_spikes(uint8_t *bits, const float *spk, size_t n) {
+    memset(bits, 0, sm_spike_bytes(n));
+    for (size_t i = 0; i < n; i++)
+        if (spk[i] != 0.0f) bits[i >> 3] |= (uint8_t)(1u << (i & 7));
+}
+
+void sm_unpack_spikes(float *spk, const uint8_t *bits, size_t n) {
+    for (size_t i = 0; i < n; i++) spk[i] = (float)((bits[i >> 3] >> (i & 7)) & 1u);
+}

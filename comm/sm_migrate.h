@@ -1,0 +1,23 @@
+/* sm_migrate.h — moving LC state between cores (see migrate.c). All collective
+ * over the comm's ranks. */
+#ifndef SM_MIGRATE_H
+#define SM_MIGRATE_H
+
+#include "sm_comm.h"
+
+typedef struct {
+    int lcs_moved;
+    double bytes;            /* state bytes sent, over all ranks */
+} sm_migration;
+
+/* Move every LC whose core differs in new_lc_core from its old core to its new
+ * one, verify each by checksum, then install the new placement. SM_EFAIL (and
+ * the old placement kept) if any checksum fails on any rank. */
+int sm_migrate(sm_comm *c, sm_model *m, const int32_t *new_lc_core, sm_migration *report);
+/* Copy every LC's state from its owner to `root` (for evaluation and checkpoints). */
+int sm_gather_state(sm_comm *c, sm_model *m, int root);
+/* A checksum of the parameters of the LCs this rank owns (order-independent XOR
+ * of per-LC checksums, so ranks can combine theirs with MPI_BXOR). */
+uint64_t sm_owned_checksum(const sm_comm *c, const sm_model *m);
+
+#endif

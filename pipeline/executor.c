@@ -1,0 +1,416 @@
+/* executor.c — the per-rank dataflow interpreter of the stage op lists (see
+ * sm_executor.h for the state table and invariants E1–E3). */
+#include "sm_executor.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sm_common.h"
+
+/* What an LC keeps for one microbatch between its forward and its backward. */
+typedef struct {
+    int mb;                    /* -1: free */
+    sm_lc_io io;
+    float *in;                 /* owned input buffer (io.in points here) */
+    float *stash;              /* async + stash: the weights the forward used */
+    int32_t *labels;           /* output layer: the microbatch's labels */
+} slot;
+
+typedef struct {
+    int id;                    /* LC index */
+    int cursor;                /* next op in its stage list */
+    int n_slots;
+    slot *slots;
+} local_lc;
+
+struct sm_executor {
+    sm_model *m;
+    sm_comm *c;
+    const sm_dataset *data;
+    int S, M, Bm;              /* stages, microbatches per round, samples per microbatch */
+    int async, stash;
+    long rounds;               /* rounds per epoch */
+    int n_local;
+    local_lc *local;
+    sm_op_list *lists;         /* [S], per round */
+    int epoch;
+    int32_t *order;            /* the epoch's sample order */
+    float *x, *unpack, *dS;    /* scratch: gathered samples, unpacked spikes, summed gradient */
+    float *dmem, *partial;
+    double loss_sum;
+    long correct, seen;
+    double *lc_compute;        /* [n_lcs] */
+    double bytes_now, bytes_peak;
+    sm_epoch_stats stats;
+    sm_progress_fn progress;
+    void *progress_ctx;
+    long progress_done;        /* backwards finished by the first local LC this epoch */
+};
+
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static size_t block_of(const sm_model *m, int lc_id) {
+    const sm_lc *lc = &m->lcs[lc_id];
+    const sm_layer *L = &m->layers[lc->layer];
+    return (size_t)(lc->o1 - lc->o0) * L->out_h * L->out_w;
+}
+
+static int input_static(const sm_executor *e) {
+    return e->m->encoder == SM_ENCODE_DIRECT && e->data->T == 0;
+}
+
+int sm_executor_new(sm_executor **out, sm_model *m, sm_comm *c, const sm_dataset *train) {
+    *out = NULL;
+    const sm_layer *last = &m->layers[m->n_layers - 1];
+    if (last->n_lc != 1)
+        return sm_error("the output layer (%s) must be one logical core (the loss needs all its "
+                        "outputs together); remove its 'lcs' setting", last->name);
+    sm_executor *e = sm_xcalloc(1, sizeof *e);
+    e->m = m;
+    e->c = c;
+    e->data = train;
+    e->S = m->n_layers;
+    e->async = m->pipeline.schedule == SM_SCHED_ASYNC;
+    e->stash = e->async && m->pipeline.stash;
+    e->Bm = m->train.batch / m->pipeline.microbatches;
+    long minibatches = train->n / m->train.batch;
+    if (minibatches < 1) {
+        free(e);
+        return sm_error("train.batch = %d is larger than the %d training samples", m->train.batch, train->n);
+    }
+    e->M = e->async ? (int)(minibatches * m->pipeline.microbatches) : m->pipeline.microbatches;
+    e->rounds = e->async ? 1 : minibatches;
+    e->lists = sm_xcalloc((size_t)e->S, sizeof(sm_op_list));
+    for (int s = 0; s < e->S; s++) {
+        int rc = sm_schedule_ops(&e->lists[s], m->pipeline.schedule, e->S, e->M, s);
+        if (rc) { sm_executor_free(e); return rc; }
+    }
+    for (int i = 0; i < m->n_lcs; i++) if (sm_comm_owns(c, i)) e->n_local++;
+    e->local = sm_xcalloc((size_t)e->n_local + 1, sizeof(local_lc));
+    for (int i = 0, k = 0; i < m->n_lcs; i++)
+        if (sm_comm_owns(c, i)) e->local[k++].id = i;
+    sm_model_reserve(m, e->Bm);
+    size_t widest = 0;
+    for (int l = 0; l < m->n_layers; l++) {
+        if ((size_t)m->layers[l].n_in > widest) widest = (size_t)m->layers[l].n_in;
+        if ((size_t)m->layers[l].n_out > widest) widest = (size_t)m->layers[l].n_out;
+    }
+    const size_t TB = (size_t)m->T * e->Bm;
+    e->x = sm_falloc(TB * widest);
+    e->unpack = sm_falloc(TB * widest);
+    e->dS = sm_falloc(TB * widest);
+    e->dmem = sm_falloc(TB * widest);
+    e->partial = sm_falloc(TB * widest);
+    e->order = sm_xcalloc((size_t)train->n, sizeof(int32_t));
+    e->lc_compute = sm_xcalloc((size_t)m->n_lcs, sizeof(double));
+    for (int i = 0; i < m->n_lcs; i++) /* parameter, gradient and moment blocks */
+        if (sm_comm_owns(c, i)) e->bytes_now += 4.0 * sizeof(float) * m->lcs[i].n_param;
+    e->bytes_peak = e->bytes_now;
+    *out = e;
+    return SM_OK;
+}
+
+static void free_slot(sm_executor *e, slot *s) {
+    free(s->in); free(s->io.mem); free(s->io.spk); free(s->io.pool_idx); free(s->stash); free(s->labels);
+    memset(s, 0, sizeof *s);
+    s->mb = -1;
+}
+
+static void free_stats(sm_executor *e) {
+    free(e->stats.lc_compute); free(e->stats.core_peak_bytes); free(e->stats.core_bytes);
+    free(e->stats.core_messages); free(e->stats.lc_bytes);
+    memset(&e->stats, 0, sizeof e->stats);
+}
+
+void sm_executor_free(sm_executor *e) {
+    if (!e) return;
+    for (int k = 0; k < e->n_local; k++) {
+        for (int j = 0; j < e->local[k].n_slots; j++) free_slot(e, &e->local[k].slots[j]);
+        free(e->local[k].slots);
+    }
+    for (int s = 0; e->lists && s < e->S; s++) sm_op_list_free(&e->lists[s]);
+    free(e->lists); free(e->local); free(e->x); free(e->unpack); free(e->dS); free(e->dmem);
+    free(e->partial); free(e->order); free(e->lc_compute);
+    free_stats(e);
+    free(e);
+}
+
+long sm_executor_steps_per_epoch(const sm_executor *e) { return e->async ? e->M : e->rounds; }
+
+/* ---- slots -------------------------------------------------------------- */
+
+static double slot_bytes(const sm_executor *e, const sm_lc *lc) {
+    const sm_model *m = e->m;
+    const sm_layer *L = &m->layers[lc->layer];
+    const size_t TB = (size_t)m->T * e->Bm, block = block_of(m, (int)(lc - m->lcs));
+    double b = 2.0 * sizeof(float) * TB * block + sizeof(float) * TB * L->n_in;
+    if (L->pool == SM_POOL_MAX) b += sizeof(int32_t) * TB * block;
+    if (e->stash) b += sizeof(float) * lc->n_param;
+    return b;
+}
+
+static slot *slot_new(sm_executor *e, local_lc *ll, int mb) {
+    slot *s = NULL;
+    for (int j = 0; j < ll->n_slots; j++)
+        if (ll->slots[j].mb < 0) { s = &ll->slots[j]; break; }
+    if (!s) {
+        ll->slots = sm_xrealloc(ll->slots, sizeof(slot) * (size_t)(ll->n_slots + 1));
+        s = &ll->slots[ll->n_slots++];
+        memset(s, 0, sizeof *s);
+    }
+    const sm_model *m = e->m;
+    const sm_lc *lc = &m->lcs[ll->id];
+    const sm_layer *L = &m->layers[lc->layer];
+    const size_t TB = (size_t)m->T * e->Bm, block = block_of(m, ll->id);
+    s->mb = mb;
+    s->in = sm_falloc(TB * L->n_in);
+    s->io = (sm_lc_io){.B = e->Bm, .in_static = lc->layer == 0 && input_static(e), .in = s->in,
+                       .param = lc->param, .mem = sm_falloc(TB * block), .spk = sm_falloc(TB * block),
+                       .pool_idx = L->pool == SM_POOL_MAX ? sm_xcalloc(TB * block, sizeof(int32_t)) : NULL};
+    e->bytes_now += slot_bytes(e, lc);
+    if (e->bytes_now > e->bytes_peak) e->bytes_peak = e->bytes_now;
+    return s;
+}
+
+static slot *slot_find(local_lc *ll, int mb) {
+    for (int j = 0; j < ll->n_slots; j++)
+        if (ll->slots[j].mb == mb) return &ll->slots[j];
+    return NULL;
+}
+
+/* ---- the ops ------------------------------------------------------------ */
+
+/* Sample ids of microbatch mb of this round. */
+static const int32_t *samples_of(const sm_executor *e, long round, int mb) {
+    long g = e->async ? mb : round * e->M + mb;
+    return e->order + g * e->Bm;
+}
+
+static int ready(const sm_executor *e, const local_lc *ll, const sm_op *op, long round) {
+    const sm_model *m = e->m;
+    const int l = m->lcs[ll->id].layer;
+    if (op->kind == SM_OP_F && l > 0) {
+        const sm_layer *P = &m->layers[l - 1];
+        for (int j = P->first_lc; j < P->first_lc + P->n_lc; j++)
+            if (!sm_comm_has(e->c, SM_MSG_SPIKES, (int)round, op->mb, j, ll->id)) return 0;
+    } else if (op->kind == SM_OP_B && l < m->n_layers - 1) {
+        const sm_layer *N = &m->layers[l + 1];
+        for (int k = N->first_lc; k < N->first_lc + N->n_lc; k++)
+            if (!sm_comm_has(e->c, SM_MSG_GRAD, (int)round, op->mb, k, ll->id)) return 0;
+    }
+    return 1;
+}
+
+static void run_forward(sm_executor *e, local_lc *ll, int mb, long round) {
+    sm_model *m = e->m;
+    sm_lc *lc = &m->lcs[ll->id];
+    const int l = lc->layer;
+    const sm_layer *L = &m->layers[l];
+    const size_t TB = (size_t)m->T * e->Bm;
+    slot *s = slot_new(e, ll, mb);
+
+    if (l == 0) { /* the microbatch, straight from the data set */
+        const int32_t *ids = samples_of(e, round, mb);
+        sm_gather_batch(e->data, ids, 0, e->Bm, e->x, (int32_t *)e->partial /* labels unused */);
+        if (e->data->T) {
+            memcpy(s->in, e->x, sizeof(float) * TB * m->n_in);
+        } else if (s->io.in_static) {
+            memcpy(s->in, e->x, sizeof(float) * (size_t)e->Bm * m->n_in);
+        } else {
+            sm_encode(s->in, e->x, ids, m->T, e->Bm, m->n_in, m->encoder, m->seed, (uint64_t)e->epoch);
+        }
+    } else { /* assemble the previous layer's blocks (E2 does not apply: disjoint columns) */
+        const sm_layer *P = &m->layers[l - 1];
+        for (int j = P->first_lc; j < P->first_lc + P->n_lc; j++) {
+            sm_msg *msg = sm_comm_take(e->c, SM_MSG_SPIKES, (int)round, mb, j, ll->id);
+            const size_t bj = block_of(m, j), off = (size_t)m->lcs[j].o0 * P->out_h * P->out_w;
+            const float *src = msg->payload;
+            if (msg->block) { /* from another core: bit-packed */
+                sm_unpack_spikes(e->unpack, msg->payload, TB * bj);
+                src = e->unpack;
+            }
+            sm_block_copy(s->in + off, (size_t)L->n_in, src, bj, TB, bj);
+            sm_msg_free(msg);
+        }
+    }
+    if (e->stash) { /* weight stashing: the backward uses the weights of this forward */
+        s->stash = sm_falloc(lc->n_param);
+        memcpy(s->stash, lc->param, sizeof(float) * lc->n_param);
+        s->io.param = s->stash;
+    } else {
+        s->io.param = lc->param;
+    }
+    sm_lc_forward_io(m, lc, &s->io);
+
+    if (l + 1 < m->n_layers) {
+        const sm_layer *N = &m->layers[l + 1];
+        const size_t bytes = sm_spike_bytes(TB * block_of(m, ll->id));
+        for (int k = N->first_lc; k < N->first_lc + N->n_lc; k++) {
+            if (e->c->lc_core[k] == e->c->rank) { /* same core: the spikes themselves (E3) */
+                sm_comm_send(e->c, SM_MSG_SPIKES, (int)round, mb, ll->id, k, s->io.spk, 0, 0);
+            } else {
+                uint8_t *bits = sm_xmalloc(bytes);
+                sm_pack_spikes(bits, s->io.spk, TB * block_of(m, ll->id));
+                sm_comm_send(e->c, SM_MSG_SPIKES, (int)round, mb, ll->id, k, bits, bytes, 1);
+            }
+        }
+    } else { /* output layer: keep the labels, count correct predictions */
+        const int32_t *ids = samples_of(e, round, mb);
+        s->labels = sm_xcalloc((size_t)e->Bm, sizeof(int32_t));
+        for (int b = 0; b < e->Bm; b++) s->labels[b] = e->data->y[ids[b]];
+        e->correct += sm_predict(NULL, s->io.spk, s->labels, m->T, e->Bm, m->n_classes);
+        e->seen += e->Bm;
+    }
+}
+
+static void run_backward(sm_executor *e, local_lc *ll, int mb, long round) {
+    sm_model *m = e->m;
+    sm_lc *lc = &m->lcs[ll->id];
+    const int l = lc->layer;
+    const size_t TB = (size_t)m->T * e->Bm, block = block_of(m, ll->id);
+    slot *s = slot_find(ll, mb);
+    const float *dS = e->dS, *dM = NULL;
+
+    if (l == m->n_layers - 1) {
+        /* synchronous: the minibatch mean (1/B); async: the microbatch mean */
+        double scale = 1.0 / (e->async ? e->Bm : m->train.batch);
+        double loss = sm_loss(&m->loss, s->io.spk, s->io.mem, s->labels, m->T, e->Bm, m->n_classes,
+                              scale, e->dS, e->dmem);
+        e->loss_sum += loss / scale;
+        if (m->loss.kind == SM_LOSS_CE_MEM) dM = e->dmem;
+    } else { /* E2: partials summed in ascending source-LC order */
+        const sm_layer *N = &m->layers[l + 1];
+        for (int k = N->first_lc; k < N->first_lc + N->n_lc; k++) {
+            sm_msg *msg = sm_comm_take(e->c, SM_MSG_GRAD, (int)round, mb, k, ll->id);
+            const float *g = msg->payload;
+            if (k == N->first_lc) memcpy(e->dS, g, sizeof(float) * TB * block);
+            else for (size_t i = 0; i < TB * block; i++) e->dS[i] += g[i];
+            sm_msg_free(msg);
+        }
+    }
+    float *partial = l > 0 ? e->partial : NULL;
+    sm_lc_backward_io(m, lc, &s->io, dS, dM, lc->grad, partial);
+
+    if (l > 0) { /* each LC of the previous layer gets its columns */
+        const sm_layer *L = &m->layers[l], *P = &m->layers[l - 1];
+        for (int j = P->first_lc; j < P->first_lc + P->n_lc; j++) {
+            const size_t bj = block_of(m, j), off = (size_t)m->lcs[j].o0 * P->out_h * P->out_w;
+            float *g = sm_falloc(TB * bj);
+            sm_block_copy(g, bj, e->partial + off, (size_t)L->n_in, TB, bj);
+            sm_comm_send(e->c, SM_MSG_GRAD, (int)round, mb, ll->id, j, g, sizeof(float) * TB * bj, 1);
+        }
+    }
+    e->bytes_now -= slot_bytes(e, lc);
+    free_slot(e, s);
+    if (ll == &e->local[0] && e->progress && e->c->rank == 0 && ++e->progress_done % e->m->pipeline.microbatches == 0)
+        e->progress(e->progress_ctx, e->progress_done * e->Bm, e->rounds * e->M * (long)e->Bm);
+}
+
+static void run_op(sm_executor *e, local_lc *ll, const sm_op *op, long round, long total_steps,
+                   double *last_lr) {
+    double t0 = cpu_now();
+    if (op->kind == SM_OP_F) {
+        run_forward(e, ll, op->mb, round);
+    } else if (op->kind == SM_OP_B) {
+        run_backward(e, ll, op->mb, round);
+    } else {
+        sm_lc *lc = &e->m->lcs[ll->id];
+        double lr = sm_model_lr(e->m, lc->step, total_steps, e->epoch);
+        sm_lc_update(e->m, lc, lr);
+        *last_lr = lr;
+    }
+    double dt = cpu_now() - t0;
+    e->lc_compute[ll->id] += dt;
+    sm_comm_advance(e->c, dt);
+}
+
+/* One round: every local LC through its stage's list. */
+static void run_round(sm_executor *e, long round, long total_steps, double *last_lr) {
+    int remaining = 0;
+    for (int k = 0; k < e->n_local; k++) {
+        e->local[k].cursor = 0;
+        if (e->lists[e->m->lcs[e->local[k].id].layer].n > 0) remaining++;
+    }
+    while (remaining) {
+        int progressed = 0;
+        for (int k = 0; k < e->n_local; k++) {
+            local_lc *ll = &e->local[k];
+            const sm_op_list *list = &e->lists[e->m->lcs[ll->id].layer];
+            while (ll->cursor < list->n && ready(e, ll, &list->ops[ll->cursor], round)) {
+                run_op(e, ll, &list->ops[ll->cursor], round, total_steps, last_lr);
+                ll->cursor++;
+                progressed = 1;
+                if (ll->cursor == list->n) remaining--;
+            }
+        }
+        sm_comm_poll(e->c, remaining && !progressed);
+    }
+}
+
+int sm_executor_epoch(sm_executor *e, int epoch, long total_steps, sm_epoch_stats *out,
+                      sm_progress_fn progress, void *progress_ctx) {
+    sm_model *m = e->m;
+    sm_comm *c = e->c;
+    e->epoch = epoch;
+    e->loss_sum = 0;
+    e->correct = e->seen = 0;
+    memset(e->lc_compute, 0, sizeof(double) * (size_t)m->n_lcs);
+    e->bytes_peak = e->bytes_now;
+    sm_shuffle(e->order, e->data->n, m->seed, (uint64_t)epoch);
+    SM_MPI(MPI_Barrier(c->comm));
+    sm_comm_reset_epoch(c);
+    double wall0 = sm_wall_seconds(), last_lr = 0;
+    e->progress = progress;
+    e->progress_ctx = progress_ctx;
+    e->progress_done = 0;
+    for (long r = 0; r < e->rounds; r++) run_round(e, r, total_steps, &last_lr);
+    sm_comm_flush(c);
+    SM_MPI(MPI_Barrier(c->comm));
+    double wall = sm_wall_seconds() - wall0;
+
+    /* reduce the epoch's figures */
+    free_stats(e);
+    sm_epoch_stats *st = &e->stats;
+    double sums[4] = {e->loss_sum, (double)e->correct, (double)e->seen, 0}, tot[4];
+    SM_MPI(MPI_Allreduce(sums, tot, 4, MPI_DOUBLE, MPI_SUM, c->comm));
+    double mine[3] = {c->compute_seconds, c->wait_seconds, 0}, all[3];
+    SM_MPI(MPI_Allreduce(mine, all, 3, MPI_DOUBLE, MPI_SUM, c->comm));
+    SM_MPI(MPI_Allreduce(&c->clock, &st->emulated_seconds, 1, MPI_DOUBLE, MPI_MAX, c->comm));
+    SM_MPI(MPI_Allreduce(&wall, &st->wall_seconds, 1, MPI_DOUBLE, MPI_MAX, c->comm));
+    SM_MPI(MPI_Allreduce(MPI_IN_PLACE, &last_lr, 1, MPI_DOUBLE, MPI_MAX, c->comm));
+    st->samples = (long)tot[2];
+    st->loss = tot[2] > 0 ? tot[0] / tot[2] : NAN;
+    st->accuracy = tot[2] > 0 ? tot[1] / tot[2] : NAN;
+    st->compute_seconds = all[0];
+    st->wait_seconds = all[1];
+    st->last_lr = last_lr;
+    const int R = c->size, n = m->n_lcs, root = c->rank == 0;
+    if (root) {
+        st->lc_compute = sm_xcalloc((size_t)n, sizeof(double));
+        st->core_peak_bytes = sm_xcalloc((size_t)R, sizeof(double));
+        st->core_bytes = sm_xcalloc((size_t)R * R, sizeof(double));
+        st->core_messages = sm_xcalloc((size_t)R * R, sizeof(double));
+        st->lc_bytes = sm_xcalloc((size_t)n * n, sizeof(double));
+    }
+    SM_MPI(MPI_Reduce(e->lc_compute, st->lc_compute, n, MPI_DOUBLE, MPI_SUM, 0, c->comm));
+    SM_MPI(MPI_Gather(&e->bytes_peak, 1, MPI_DOUBLE, st->core_peak_bytes, 1, MPI_DOUBLE, 0, c->comm));
+    SM_MPI(MPI_Reduce(c->core_bytes, st->core_bytes, R * R, MPI_DOUBLE, MPI_SUM, 0, c->comm));
+    SM_MPI(MPI_Reduce(c->core_messages, st->core_messages, R * R, MPI_DOUBLE, MPI_SUM, 0, c->comm));
+    SM_MPI(MPI_Reduce(c->lc_bytes, st->lc_bytes, n * n, MPI_DOUBLE, MPI_SUM, 0, c->comm));
+    if (root) { /* forward = spike messages (LC i -> a later layer), backward = gradients */
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) {
+                double b = st->lc_bytes[(size_t)i * n + j];
+                if (m->lcs[j].layer > m->lcs[i].layer) st->forward_bytes += b;
+                else st->backward_bytes += b;
+            }
+    }
+    *out = *st;
+    return SM_OK;
+}

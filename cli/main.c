@@ -16,11 +16,18 @@ static const char USAGE[] =
     "  train   -c CONFIG [--set key.path=value ...] [--out DIR] [--resume CKPT]\n"
     "  eval    -c CONFIG --checkpoint CKPT [--set key.path=value ...]\n"
     "  grad    -c CONFIG --checkpoint CKPT --batch BATCH.h5 --out GRADS.h5 [--set ...]\n"
+    "  bench   -c CONFIG [--schedules LIST] [--ranks LIST] [--batches N]   (without mpirun)\n"
     "\n"
     "`spikemesh COMMAND --help` describes one command. Exit status: 0 success,\n"
     "2 bad usage or bad input (the message names the file, line or key), 1 failure.\n";
 
 int main(int argc, char **argv) {
+    /* bench is a driver that launches mpirun itself: it must not be an MPI process */
+    if (argc >= 2 && !strcmp(argv[1], "bench")) {
+        int rc = sm_cmd_bench(argc - 1, argv + 1);
+        if (rc > 0) fprintf(stderr, "spikemesh bench: %s\n", sm_errmsg());
+        return rc < 0 ? 0 : rc;
+    }
     MPI_Init(&argc, &argv);
     int rc;
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
@@ -33,7 +40,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "train")) rc = sm_cmd_train(argc - 1, argv + 1);
     else if (!strcmp(cmd, "eval")) rc = sm_cmd_eval(argc - 1, argv + 1);
     else if (!strcmp(cmd, "grad")) rc = sm_cmd_grad(argc - 1, argv + 1);
-    else rc = sm_error("unknown command '%s' (expected train, eval or grad; see spikemesh --help)", cmd);
+    else rc = sm_error("unknown command '%s' (expected train, eval, grad or bench; see spikemesh --help)", cmd);
     if (rc > 0 && sm_cli_rank() == 0) fprintf(stderr, "spikemesh %s: %s\n", cmd, sm_errmsg());
     if (rc < 0) rc = SM_OK; /* --help */
     if (rc == SM_EFAIL) MPI_Abort(MPI_COMM_WORLD, 1);

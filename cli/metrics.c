@@ -2,7 +2,8 @@
  * atomically) after every epoch, so a crash leaves the last complete file.
  *   /epoch int32 [E], /train_loss, /train_accuracy, /test_loss, /test_accuracy,
  *   /lr, /wall_seconds, /samples_per_second, /validation_loss, /validation_accuracy,
- *   /emulated_seconds, /communication_share, /forward_bytes, /backward_bytes
+ *   /emulated_seconds, /communication_share, /forward_bytes, /backward_bytes,
+ *   /compute_seconds (summed over ranks), /ranks
  *   float64 [E]; attrs: seed, config.
  *   /stats/epoch int32 [E2] (the epochs trained by this process), /stats/lc_compute_seconds
  *   [E2,n_lcs], /stats/core_peak_bytes [E2,R], /stats/core_bytes and /stats/core_messages
@@ -21,7 +22,7 @@
 static const char *const COLUMNS[SM_METRIC_COLUMNS] = {
     "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "wall_seconds",
     "samples_per_second", "validation_loss", "validation_accuracy", "emulated_seconds",
-    "communication_share", "forward_bytes", "backward_bytes"};
+    "communication_share", "forward_bytes", "backward_bytes", "compute_seconds", "ranks"};
 
 void sm_metrics_append(sm_metrics *mt, int epoch, const double *row) {
     mt->epoch = sm_xrealloc(mt->epoch, sizeof(int32_t) * (size_t)(mt->n + 1));

@@ -48,6 +48,7 @@ int sm_cli_one_rank(const char *command);
 int sm_cmd_train(int argc, char **argv);
 int sm_cmd_eval(int argc, char **argv);
 int sm_cmd_grad(int argc, char **argv);
+int sm_cmd_bench(int argc, char **argv);
 
 /* Parse options for a subcommand: `allowed` lists the long names it takes
  * ("config", "set", "out", "resume", "checkpoint", "batch", "quiet"). Prints

@@ -7,7 +7,7 @@
 /* Columns of metrics.h5; validation_* are NaN when data.validation is 0. */
 enum { SM_M_TRAIN_LOSS, SM_M_TRAIN_ACC, SM_M_TEST_LOSS, SM_M_TEST_ACC, SM_M_LR, SM_M_WALL,
        SM_M_RATE, SM_M_VAL_LOSS, SM_M_VAL_ACC, SM_M_EMULATED, SM_M_COMM_SHARE, SM_M_FWD_BYTES,
-       SM_M_BWD_BYTES, SM_METRIC_COLUMNS };
+       SM_M_BWD_BYTES, SM_M_COMPUTE, SM_M_RANKS, SM_METRIC_COLUMNS };
 
 
 

@@ -217,7 +217,8 @@ int sm_cmd_train(int argc, char **argv) {
                                              st.wall_seconds, st.samples / st.wall_seconds, val_loss,
                                              val_acc, st.emulated_seconds,
                                              busy > 0 ? st.wait_seconds / busy : 0.0,
-                                             st.forward_bytes, st.backward_bytes};
+                                             st.forward_bytes, st.backward_bytes,
+                                             st.compute_seconds, (double)comm.size};
             sm_metrics_append(&metrics, epoch, row);
             sm_metrics_append_stats(&metrics, epoch, &st, comm.lc_core, model.n_lcs, comm.size);
             char val[64] = "";

@@ -502,7 +502,7 @@ static void test_bad_usage(void **state) {
     run(NULL);
     EXPECT_ERR(2, "usage: spikemesh COMMAND");
     run("frobnicate", NULL);
-    EXPECT_ERR(2, "unknown command 'frobnicate'", "expected train, eval or grad");
+    EXPECT_ERR(2, "unknown command 'frobnicate'", "expected train, eval, grad or bench");
     run("train", "--frobnicate", NULL);
     EXPECT_ERR(2, "unknown option '--frobnicate'", "usage: spikemesh train");
     run("eval", "--resume", "x", NULL);

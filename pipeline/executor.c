@@ -5,7 +5,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "sm_common.h"
 
@@ -49,11 +48,11 @@ struct sm_executor {
     long progress_done;        /* backwards finished by the first local LC this epoch */
 };
 
-static double cpu_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+/* CPU time of this thread: an op's compute without the time the rank spends
+ * descheduled (ranks may outnumber cores) and without Open MPI's own threads.
+ * With more than one BLAS thread per rank it undercounts: use one, or
+ * chip.compute: flops. */
+static double cpu_now(void) { return sm_thread_cpu_seconds(); }
 
 static size_t block_of(const sm_model *m, int lc_id) {
     const sm_lc *lc = &m->lcs[lc_id];

@@ -7,6 +7,7 @@
 
 #include "sm_common.h"
 #include "sm_model.h"
+#include "sm_partition.h"
 
 void sm_model_build_lcs(sm_model *m); /* model.c */
 
@@ -81,6 +82,7 @@ static int read_layers(sm_model *m, sm_cfg *c) {
         L->out = (int)v;
         TRY(read_lif(c, p, &def, def_gain, &L->lif, &L->init_gain));
         snprintf(key, sizeof key, "%s.lcs", p);
+        L->n_lc_fixed = sm_cfg_has(c, key);
         TRY(sm_cfg_int(c, key, 1, 1, L->out, &v));
         L->n_lc = (int)v;
 
@@ -251,6 +253,12 @@ int sm_model_from_config(sm_model *m, sm_cfg *c) {
     m->encoder = index_of(ENCODERS, s);
     if ((rc = read_layers(m, c)) || (rc = read_train(m, c)) || (rc = read_data(m, c)) ||
         (rc = read_distributed(m, c))) {
+        sm_model_free(m);
+        return rc;
+    }
+    /* event data is fed as it is; static images under the direct encoder are static */
+    int input_static = m->encoder == SM_ENCODE_DIRECT && strcmp(m->data.source, "shd") != 0;
+    if ((rc = sm_partition(m, input_static))) {
         sm_model_free(m);
         return rc;
     }

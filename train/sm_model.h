@@ -42,6 +42,7 @@ typedef struct {
     sm_lif_params lif;
     float init_gain;
     int n_lc;                /* how many LCs the layer is cut into */
+    int n_lc_fixed;          /* 1: n_lc came from the config's `lcs` key; 0: sm_partition decides */
     int first_lc;            /* index of its first LC in sm_model.lcs */
     char name[32];           /* "<idx>_<kind>", the group name in checkpoint files */
 } sm_layer;

@@ -37,6 +37,7 @@ int sm_cli_parse(int argc, char **argv, const char *usage, const char *const *al
         {"out", required_argument, 0, 'o'},     {"resume", required_argument, 0, 'r'},
         {"checkpoint", required_argument, 0, 'k'}, {"batch", required_argument, 0, 'b'},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
+        {"dry-run", no_argument, 0, 'd'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->sets = sm_xcalloc((size_t)argc + 1, sizeof(char *));
@@ -53,6 +54,7 @@ int sm_cli_parse(int argc, char **argv, const char *usage, const char *const *al
         case 'k': name = "checkpoint"; o->checkpoint = optarg; break;
         case 'b': name = "batch"; o->batch = optarg; break;
         case 'q': name = "quiet"; o->quiet = 1; break;
+        case 'd': name = "dry-run"; o->dry_run = 1; break;
         case 'h':
             if (sm_cli_rank() == 0) fputs(usage, stdout);
             return -1;

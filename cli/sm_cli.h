@@ -18,6 +18,7 @@ typedef struct {
     const char *checkpoint;    /* --checkpoint */
     const char *batch;         /* --batch */
     int quiet;                 /* -q: no progress */
+    int dry_run;               /* --dry-run: print the LC table and the placement, exit */
 } sm_cli_options;
 
 /* Load -c CONFIG, apply --set overrides in order, build the model, and reject

@@ -26,10 +26,12 @@
 #include "sm_executor.h"
 #include "sm_metrics.h"
 #include "sm_migrate.h"
+#include "sm_partition.h"
 #include "sm_placement.h"
 
 static const char USAGE[] =
     "usage: spikemesh train -c CONFIG [--set key.path=value ...] [--out DIR] [--resume CKPT] [-q]\n"
+    "                       [--dry-run]\n"
     "\n"
     "Train the network of CONFIG (YAML, see docs/config.md) on its data set.\n"
     "\n"
@@ -38,6 +40,7 @@ static const char USAGE[] =
     "  -o, --out DIR         run directory (default runs/<config>-<date>-<time>)\n"
     "      --resume CKPT     continue from a checkpoint.h5 (at the epoch after it)\n"
     "  -q, --quiet           no progress display\n"
+    "      --dry-run         print the logical-core table and the placement, then exit\n"
     "\n"
     "Writes DIR/config.yaml, DIR/metrics.h5 (per epoch) and DIR/checkpoint.h5.\n";
 
@@ -99,7 +102,7 @@ static int agree(int rc) {
 }
 
 int sm_cmd_train(int argc, char **argv) {
-    static const char *const allowed[] = {"config", "set", "out", "resume", "quiet", NULL};
+    static const char *const allowed[] = {"config", "set", "out", "resume", "quiet", "dry-run", NULL};
     sm_cli_options o;
     int rc = sm_cli_parse(argc, argv, USAGE, allowed, &o);
     if (rc) { free(o.sets); return rc; }
@@ -117,6 +120,29 @@ int sm_cmd_train(int argc, char **argv) {
     int32_t *placement = NULL;
 
     if ((rc = sm_cli_setup(&o, &cfg, &model))) goto done;
+    if (o.dry_run) { /* the partition and placement, without data or training */
+        int ranks = 1;
+        MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+        if (sm_cli_rank() == 0) {
+            int input_static = model.encoder == SM_ENCODE_DIRECT && strcmp(model.data.source, "shd");
+            sm_partition_print(stdout, &model, input_static);
+            placement = sm_xcalloc((size_t)model.n_lcs, sizeof(int32_t));
+            if (*model.placement.file)
+                rc = sm_placement_read(model.placement.file, placement, model.n_lcs, ranks);
+            else
+                sm_place_sequential(placement, model.n_lcs, ranks);
+            if (!rc) {
+                printf("placement on %d rank(s) of a %dx%d mesh (%s): LC -> core (x,y)\n", ranks,
+                       model.chip.mesh_w, model.chip.mesh_h,
+                       *model.placement.file ? model.placement.file : "sequential");
+                for (int i = 0; i < model.n_lcs; i++)
+                    printf("  %4d -> %3d (%d,%d)%s", i, placement[i], placement[i] % model.chip.mesh_w,
+                           placement[i] / model.chip.mesh_w, (i + 1) % 4 == 0 || i + 1 == model.n_lcs ? "\n" : "");
+            }
+        }
+        rc = agree(rc);
+        goto done;
+    }
     if (o.resume) {
         sm_checkpoint_meta meta;
         if ((rc = sm_checkpoint_load(&model, o.resume, 1, &meta))) goto done;

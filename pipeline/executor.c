@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "sm_common.h"
+#include "sm_partition.h"
 
 /* What an LC keeps for one microbatch between its forward and its backward. */
 typedef struct {
@@ -311,6 +312,22 @@ static void run_backward(sm_executor *e, local_lc *ll, int mb, long round) {
         e->progress(e->progress_ctx, e->progress_done * e->Bm, e->rounds * e->M * (long)e->Bm);
 }
 
+/* chip.compute: flops — the seconds an op takes on a core of chip.core_gflops,
+ * from the partitioner's analytic cost: the forward is the op's forward share
+ * of the LC's FLOPs (1/2 for layer 0, which computes no input gradient, else
+ * 1/3), the backward the rest, an update ~10 operations per parameter
+ * (Adam). Deterministic: the same bits AND the same clock on every run. */
+static double flops_seconds(const sm_executor *e, const local_lc *ll, const sm_op *op) {
+    const sm_model *m = e->m;
+    const sm_lc *lc = &m->lcs[ll->id];
+    const double rate = m->chip.core_gflops * 1e9;
+    if (op->kind == SM_OP_U) return 10.0 * lc->n_param / rate;
+    sm_lc_cost cost = sm_lc_cost_of(m, lc->layer, lc->o1 - lc->o0, e->Bm, 1,
+                                    lc->layer == 0 && input_static(e));
+    double forward_share = lc->layer == 0 ? 0.5 : 1.0 / 3.0;
+    return cost.flops * (op->kind == SM_OP_F ? forward_share : 1.0 - forward_share) / rate;
+}
+
 static void run_op(sm_executor *e, local_lc *ll, const sm_op *op, long round, long total_steps,
                    double *last_lr) {
     double t0 = cpu_now();
@@ -324,7 +341,7 @@ static void run_op(sm_executor *e, local_lc *ll, const sm_op *op, long round, lo
         sm_lc_update(e->m, lc, lr);
         *last_lr = lr;
     }
-    double dt = cpu_now() - t0;
+    double dt = e->m->chip.compute_flops ? flops_seconds(e, ll, op) : cpu_now() - t0;
     e->lc_compute[ll->id] += dt;
     sm_comm_advance(e->c, dt);
 }

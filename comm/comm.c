@@ -119,20 +119,32 @@ static void retire_sends(sm_comm *c, int wait_all) {
     }
 }
 
+void *sm_comm_payload(size_t bytes) {
+    char *buf = sm_xmalloc(sizeof(wire_header) + bytes);
+    return buf + sizeof(wire_header);
+}
+
+static void *base_of(void *payload) { return (char *)payload - sizeof(wire_header); }
+
 void sm_comm_send(sm_comm *c, int kind, int round, int mb, int src_lc, int dst_lc,
                   void *payload, size_t bytes, int give_ownership) {
     const int to = c->lc_core[dst_lc];
-    if (to == c->rank) { /* same core: hand over the pointer */
+    if (to == c->rank) { /* same core: hand over the pointer, no bytes counted */
         sm_msg *msg = sm_xcalloc(1, sizeof *msg);
-        *msg = (sm_msg){kind, round, mb, src_lc, dst_lc, c->clock, bytes, payload, give_ownership, NULL, NULL};
+        *msg = (sm_msg){kind, round, mb, src_lc, dst_lc, c->clock, bytes, payload, 0,
+                        give_ownership ? base_of(payload) : NULL, NULL};
         mailbox_add(c, msg);
         return;
     }
-    char *buf = sm_xmalloc(sizeof(wire_header) + bytes);
+    char *buf;
+    if (give_ownership) {
+        buf = base_of(payload);
+    } else {
+        buf = sm_xmalloc(sizeof(wire_header) + bytes);
+        memcpy(buf + sizeof(wire_header), payload, bytes);
+    }
     wire_header h = {kind, round, mb, src_lc, dst_lc, 0, c->clock, bytes};
     memcpy(buf, &h, sizeof h);
-    memcpy(buf + sizeof h, payload, bytes);
-    if (give_ownership) free(payload);
     if (c->n_pending == c->cap_pending) {
         c->cap_pending = c->cap_pending ? 2 * c->cap_pending : 64;
         c->pending = sm_xrealloc(c->pending, sizeof(MPI_Request) * (size_t)c->cap_pending);
@@ -157,7 +169,7 @@ static void receive_one(sm_comm *c, MPI_Status *st) {
     sm_msg *msg = sm_xcalloc(1, sizeof *msg);
     *msg = (sm_msg){h.kind, h.round, h.mb, h.src_lc, h.dst_lc,
                     arrival_time(c, st->MPI_SOURCE, c->rank, h.send_time, (size_t)h.bytes),
-                    (size_t)h.bytes, buf + sizeof h, 0, buf, NULL};
+                    (size_t)h.bytes, buf + sizeof h, 1, buf, NULL};
     mailbox_add(c, msg);
 }
 
@@ -210,7 +222,6 @@ sm_msg *sm_comm_take(sm_comm *c, int kind, int round, int mb, int src_lc, int ds
 
 void sm_msg_free(sm_msg *msg) {
     if (!msg) return;
-    if (msg->owned) free(msg->payload);
     free(msg->block);
     free(msg);
 }

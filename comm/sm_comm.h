@@ -43,8 +43,8 @@ typedef struct sm_msg {
     double arrival;          /* emulated arrival time */
     size_t bytes;            /* payload bytes */
     void *payload;
-    int owned;               /* payload is freed with the message */
-    void *block;             /* the received MPI buffer (header + payload), if any */
+    int remote;              /* came from another core (spikes are then bit-packed) */
+    void *block;             /* what to free with the message (header + payload), or NULL */
     struct sm_msg *next;
 } sm_msg;
 
@@ -81,10 +81,16 @@ int sm_comm_hops(const sm_comm *c, int a, int b);
 int sm_comm_set_placement(sm_comm *c, const int32_t *lc_core);
 static inline int sm_comm_owns(const sm_comm *c, int lc) { return c->lc_core[lc] == c->rank; }
 
-/* Send `bytes` of payload from src_lc (an LC of this rank) to dst_lc. For a
- * destination on this core the payload pointer itself is delivered: when
- * give_ownership is set the receiver frees it, otherwise it must stay valid
- * until taken. For another core the payload is copied into an MPI message. */
+/* A payload buffer of `bytes` with room for the message header in front, so
+ * that sm_comm_send can ship it without a copy. Not zeroed. */
+void *sm_comm_payload(size_t bytes);
+
+/* Send `bytes` of payload from src_lc (an LC of this rank) to dst_lc.
+ * give_ownership = 1: payload came from sm_comm_payload and now belongs to the
+ *   comm (sent as is, or handed to a co-located receiver, who frees it).
+ * give_ownership = 0: payload is the sender's own memory; a co-located
+ *   receiver gets the pointer itself (it must stay valid until taken), a
+ *   remote one a copy. */
 void sm_comm_send(sm_comm *c, int kind, int round, int mb, int src_lc, int dst_lc,
                   void *payload, size_t bytes, int give_ownership);
 

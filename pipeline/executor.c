@@ -116,7 +116,15 @@ int sm_executor_new(sm_executor **out, sm_model *m, sm_comm *c, const sm_dataset
     return SM_OK;
 }
 
-static void free_slot(sm_executor *e, slot *s) {
+/* Slots keep their buffers when released (mb = -1) and are reused by the next
+ * microbatch: same LC, same sizes. release_slot only marks it free. */
+static void release_slot(slot *s) {
+    free(s->labels);
+    s->labels = NULL;
+    s->mb = -1;
+}
+
+static void free_slot(slot *s) {
     free(s->in); free(s->io.mem); free(s->io.spk); free(s->io.pool_idx); free(s->stash); free(s->labels);
     memset(s, 0, sizeof *s);
     s->mb = -1;
@@ -131,7 +139,7 @@ static void free_stats(sm_executor *e) {
 void sm_executor_free(sm_executor *e) {
     if (!e) return;
     for (int k = 0; k < e->n_local; k++) {
-        for (int j = 0; j < e->local[k].n_slots; j++) free_slot(e, &e->local[k].slots[j]);
+        for (int j = 0; j < e->local[k].n_slots; j++) free_slot(&e->local[k].slots[j]);
         free(e->local[k].slots);
     }
     for (int s = 0; e->lists && s < e->S; s++) sm_op_list_free(&e->lists[s]);
@@ -155,17 +163,20 @@ static double slot_bytes(const sm_executor *e, const sm_lc *lc) {
     return b;
 }
 
+/* A slot for microbatch mb: a released one of this LC, or a new one. */
 static slot *slot_new(sm_executor *e, local_lc *ll, int mb) {
-    slot *s = NULL;
-    for (int j = 0; j < ll->n_slots; j++)
-        if (ll->slots[j].mb < 0) { s = &ll->slots[j]; break; }
-    if (!s) {
-        ll->slots = sm_xrealloc(ll->slots, sizeof(slot) * (size_t)(ll->n_slots + 1));
-        s = &ll->slots[ll->n_slots++];
-        memset(s, 0, sizeof *s);
-    }
     const sm_model *m = e->m;
     const sm_lc *lc = &m->lcs[ll->id];
+    for (int j = 0; j < ll->n_slots; j++)
+        if (ll->slots[j].mb < 0) {
+            slot *s = &ll->slots[j];
+            s->mb = mb;
+            s->io.param = lc->param;
+            return s;
+        }
+    ll->slots = sm_xrealloc(ll->slots, sizeof(slot) * (size_t)(ll->n_slots + 1));
+    slot *s = &ll->slots[ll->n_slots++];
+    memset(s, 0, sizeof *s);
     const sm_layer *L = &m->layers[lc->layer];
     const size_t TB = (size_t)m->T * e->Bm, block = block_of(m, ll->id);
     s->mb = mb;
@@ -173,6 +184,7 @@ static slot *slot_new(sm_executor *e, local_lc *ll, int mb) {
     s->io = (sm_lc_io){.B = e->Bm, .in_static = lc->layer == 0 && input_static(e), .in = s->in,
                        .param = lc->param, .mem = sm_falloc(TB * block), .spk = sm_falloc(TB * block),
                        .pool_idx = L->pool == SM_POOL_MAX ? sm_xcalloc(TB * block, sizeof(int32_t)) : NULL};
+    if (e->stash) s->stash = sm_falloc(lc->n_param);
     e->bytes_now += slot_bytes(e, lc);
     if (e->bytes_now > e->bytes_peak) e->bytes_peak = e->bytes_now;
     return s;
@@ -231,7 +243,7 @@ static void run_forward(sm_executor *e, local_lc *ll, int mb, long round) {
             sm_msg *msg = sm_comm_take(e->c, SM_MSG_SPIKES, (int)round, mb, j, ll->id);
             const size_t bj = block_of(m, j), off = (size_t)m->lcs[j].o0 * P->out_h * P->out_w;
             const float *src = msg->payload;
-            if (msg->block) { /* from another core: bit-packed */
+            if (msg->remote) { /* from another core: bit-packed */
                 sm_unpack_spikes(e->unpack, msg->payload, TB * bj);
                 src = e->unpack;
             }
@@ -240,7 +252,6 @@ static void run_forward(sm_executor *e, local_lc *ll, int mb, long round) {
         }
     }
     if (e->stash) { /* weight stashing: the backward uses the weights of this forward */
-        s->stash = sm_falloc(lc->n_param);
         memcpy(s->stash, lc->param, sizeof(float) * lc->n_param);
         s->io.param = s->stash;
     } else {
@@ -255,7 +266,7 @@ static void run_forward(sm_executor *e, local_lc *ll, int mb, long round) {
             if (e->c->lc_core[k] == e->c->rank) { /* same core: the spikes themselves (E3) */
                 sm_comm_send(e->c, SM_MSG_SPIKES, (int)round, mb, ll->id, k, s->io.spk, 0, 0);
             } else {
-                uint8_t *bits = sm_xmalloc(bytes);
+                uint8_t *bits = sm_comm_payload(bytes);
                 sm_pack_spikes(bits, s->io.spk, TB * block_of(m, ll->id));
                 sm_comm_send(e->c, SM_MSG_SPIKES, (int)round, mb, ll->id, k, bits, bytes, 1);
             }
@@ -301,13 +312,12 @@ static void run_backward(sm_executor *e, local_lc *ll, int mb, long round) {
         const sm_layer *L = &m->layers[l], *P = &m->layers[l - 1];
         for (int j = P->first_lc; j < P->first_lc + P->n_lc; j++) {
             const size_t bj = block_of(m, j), off = (size_t)m->lcs[j].o0 * P->out_h * P->out_w;
-            float *g = sm_falloc(TB * bj);
+            float *g = sm_comm_payload(sizeof(float) * TB * bj);
             sm_block_copy(g, bj, e->partial + off, (size_t)L->n_in, TB, bj);
             sm_comm_send(e->c, SM_MSG_GRAD, (int)round, mb, ll->id, j, g, sizeof(float) * TB * bj, 1);
         }
     }
-    e->bytes_now -= slot_bytes(e, lc);
-    free_slot(e, s);
+    release_slot(s);
     if (ll == &e->local[0] && e->progress && e->c->rank == 0 && ++e->progress_done % e->m->pipeline.microbatches == 0)
         e->progress(e->progress_ctx, e->progress_done * e->Bm, e->rounds * e->M * (long)e->Bm);
 }

@@ -19,6 +19,10 @@ void sm_dense_backward_input(float *din, const float *dout, const float *w, int 
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, N, M, 1.0f, dout, M, w, N, 1.0f, din, N);
 }
 
+void sm_dense_backward_input_set(float *din, const float *dout, const float *w, int R, int N, int M) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, N, M, 1.0f, dout, M, w, N, 0.0f, din, N);
+}
+
 void sm_dense_backward_weight(float *dw, float *db, const float *dout, const float *in,
                               int R, int N, int M) {
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, R, 1.0f, dout, M, in, N, 1.0f, dw, N);

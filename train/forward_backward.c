@@ -96,10 +96,7 @@ void sm_lc_backward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io, const f
     float *gw = grad, *gb = grad + lc->n_weight;
     if (L->kind == SM_LAYER_DENSE) {
         sm_dense_backward_weight(gw, gb, dpre, io->in, R, L->fan_in, rows);
-        if (partial) {
-            memset(partial, 0, sizeof(float) * (size_t)R * L->n_in);
-            sm_dense_backward_input(partial, dpre, w, R, L->fan_in, rows);
-        }
+        if (partial) sm_dense_backward_input_set(partial, dpre, w, R, L->fan_in, rows);
     } else {
         sm_conv_shape s;
         sm_conv_shape_init(&s, L->in_c, L->in_h, L->in_w, rows, L->kernel, L->stride, L->padding);

@@ -25,6 +25,8 @@ void sm_dense_forward(float *out, const float *in, const float *w, const float *
                       int R, int N, int M);
 /* din: [R,N] += dout [R,M] . w [M,N] */
 void sm_dense_backward_input(float *din, const float *dout, const float *w, int R, int N, int M);
+/* The same, but din is OVERWRITTEN (no zero fill needed first). */
+void sm_dense_backward_input_set(float *din, const float *dout, const float *w, int R, int N, int M);
 /* dw: [M,N] += dout^T . in ; db: [M] += column sums of dout */
 void sm_dense_backward_weight(float *dw, float *db, const float *dout, const float *in,
                               int R, int N, int M);

@@ -18,6 +18,12 @@ _Static_assert(sizeof(wire_header) == SM_MSG_HEADER_BYTES, "header size");
 
 enum { TAG_LC = 7 };
 
+struct sm_queued_send {
+    int kind, round, mb, src_lc, dst_lc, give_ownership;
+    void *payload;
+    size_t bytes;
+};
+
 void sm_mpi_die(int code, const char *call, const char *file, int line) {
     char text[MPI_MAX_ERROR_STRING];
     int len = 0, rank = -1;
@@ -62,6 +68,7 @@ void sm_comm_free(sm_comm *c) {
     free(c->lc_bytes);
     free(c->pending);
     free(c->pending_buf);
+    free(c->queued);
     memset(c, 0, sizeof *c);
 }
 
@@ -126,8 +133,8 @@ void *sm_comm_payload(size_t bytes) {
 
 static void *base_of(void *payload) { return (char *)payload - sizeof(wire_header); }
 
-void sm_comm_send(sm_comm *c, int kind, int round, int mb, int src_lc, int dst_lc,
-                  void *payload, size_t bytes, int give_ownership) {
+static void send_now(sm_comm *c, int kind, int round, int mb, int src_lc, int dst_lc,
+                     void *payload, size_t bytes, int give_ownership) {
     const int to = c->lc_core[dst_lc];
     if (to == c->rank) { /* same core: hand over the pointer, no bytes counted */
         sm_msg *msg = sm_xcalloc(1, sizeof *msg);
@@ -156,6 +163,33 @@ void sm_comm_send(sm_comm *c, int kind, int round, int mb, int src_lc, int dst_l
     c->core_bytes[(size_t)c->rank * c->size + to] += (double)bytes;
     c->core_messages[(size_t)c->rank * c->size + to] += 1.0;
     c->lc_bytes[(size_t)src_lc * c->n_lcs + dst_lc] += (double)bytes;
+}
+
+void sm_comm_send(sm_comm *c, int kind, int round, int mb, int src_lc, int dst_lc,
+                  void *payload, size_t bytes, int give_ownership) {
+    if (!c->in_op) {
+        send_now(c, kind, round, mb, src_lc, dst_lc, payload, bytes, give_ownership);
+        return;
+    }
+    if (c->n_queued == c->cap_queued) {
+        c->cap_queued = c->cap_queued ? 2 * c->cap_queued : 16;
+        c->queued = sm_xrealloc(c->queued, sizeof *c->queued * (size_t)c->cap_queued);
+    }
+    c->queued[c->n_queued++] = (struct sm_queued_send){kind, round, mb, src_lc, dst_lc,
+                                                       give_ownership, payload, bytes};
+}
+
+void sm_comm_begin_op(sm_comm *c) { c->in_op = 1; }
+
+void sm_comm_end_op(sm_comm *c, double seconds) {
+    sm_comm_advance(c, seconds);
+    c->in_op = 0;
+    for (int i = 0; i < c->n_queued; i++) {
+        struct sm_queued_send *q = &c->queued[i];
+        send_now(c, q->kind, q->round, q->mb, q->src_lc, q->dst_lc, q->payload, q->bytes,
+                 q->give_ownership);
+    }
+    c->n_queued = 0;
 }
 
 /* Receive one message that MPI_Iprobe/MPI_Probe reported. */

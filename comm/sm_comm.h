@@ -61,6 +61,9 @@ typedef struct {
     double *lc_bytes;        /* [n_lcs][n_lcs] */
     /* virtual clock */
     double clock, compute_seconds, wait_seconds;
+    /* sends made during the current op, released by sm_comm_end_op */
+    int in_op, n_queued, cap_queued;
+    struct sm_queued_send *queued;
     /* mailbox and sends in flight */
     sm_msg *inbox;
     int n_pending, cap_pending;
@@ -110,6 +113,12 @@ void sm_comm_flush(sm_comm *c);
 
 /* Advance the clock by `seconds` of compute. */
 void sm_comm_advance(sm_comm *c, double seconds);
+
+/* Bracket one op: sends made between the two calls are held back and leave
+ * when the op ends, stamped with its end time (clock + seconds), as they would
+ * on a chip, where a result exists only once the op that computes it is done. */
+void sm_comm_begin_op(sm_comm *c);
+void sm_comm_end_op(sm_comm *c, double seconds);
 /* Zero the clock and the traffic counters (start of an epoch). */
 void sm_comm_reset_epoch(sm_comm *c);
 

@@ -340,6 +340,7 @@ static double flops_seconds(const sm_executor *e, const local_lc *ll, const sm_o
 
 static void run_op(sm_executor *e, local_lc *ll, const sm_op *op, long round, long total_steps,
                    double *last_lr) {
+    sm_comm_begin_op(e->c);
     double t0 = cpu_now();
     if (op->kind == SM_OP_F) {
         run_forward(e, ll, op->mb, round);
@@ -353,7 +354,7 @@ static void run_op(sm_executor *e, local_lc *ll, const sm_op *op, long round, lo
     }
     double dt = e->m->chip.compute_flops ? flops_seconds(e, ll, op) : cpu_now() - t0;
     e->lc_compute[ll->id] += dt;
-    sm_comm_advance(e->c, dt);
+    sm_comm_end_op(e->c, dt); /* the op's messages leave now, stamped with its end */
 }
 
 /* One round: every local LC through its stage's list. */

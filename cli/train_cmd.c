@@ -238,11 +238,14 @@ int sm_cmd_train(int argc, char **argv) {
             double test_acc, test_loss, val_acc = NAN, val_loss = NAN;
             sm_cli_evaluate(&model, &test, &test_acc, &test_loss);
             if (validation.n) sm_cli_evaluate(&model, &validation, &val_acc, &val_loss);
-            double busy = st.compute_seconds + st.wait_seconds;
+            /* what communication costs the emulated chip: its time with real
+             * links against its time with free ones (same ops, same order) */
+            double comm_share = st.emulated_seconds > 0
+                                    ? 1.0 - st.emulated_free_seconds / st.emulated_seconds : 0.0;
             double row[SM_METRIC_COLUMNS] = {st.loss, st.accuracy, test_loss, test_acc, st.last_lr,
                                              st.wall_seconds, st.samples / st.wall_seconds, val_loss,
                                              val_acc, st.emulated_seconds,
-                                             busy > 0 ? st.wait_seconds / busy : 0.0,
+                                             comm_share,
                                              st.forward_bytes, st.backward_bytes,
                                              st.compute_seconds, (double)comm.size};
             sm_metrics_append(&metrics, epoch, row);

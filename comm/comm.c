@@ -11,7 +11,7 @@
 /* On the wire: this header, then the payload. */
 typedef struct {
     int32_t kind, round, mb, src_lc, dst_lc, pad;
-    double send_time;
+    double send_time, send_time_free;
     uint64_t bytes;
 } wire_header;
 _Static_assert(sizeof(wire_header) == SM_MSG_HEADER_BYTES, "header size");
@@ -138,7 +138,7 @@ static void send_now(sm_comm *c, int kind, int round, int mb, int src_lc, int ds
     const int to = c->lc_core[dst_lc];
     if (to == c->rank) { /* same core: hand over the pointer, no bytes counted */
         sm_msg *msg = sm_xcalloc(1, sizeof *msg);
-        *msg = (sm_msg){kind, round, mb, src_lc, dst_lc, c->clock, bytes, payload, 0,
+        *msg = (sm_msg){kind, round, mb, src_lc, dst_lc, c->clock, c->clock_free, bytes, payload, 0,
                         give_ownership ? base_of(payload) : NULL, NULL};
         mailbox_add(c, msg);
         return;
@@ -150,7 +150,7 @@ static void send_now(sm_comm *c, int kind, int round, int mb, int src_lc, int ds
         buf = sm_xmalloc(sizeof(wire_header) + bytes);
         memcpy(buf + sizeof(wire_header), payload, bytes);
     }
-    wire_header h = {kind, round, mb, src_lc, dst_lc, 0, c->clock, bytes};
+    wire_header h = {kind, round, mb, src_lc, dst_lc, 0, c->clock, c->clock_free, bytes};
     memcpy(buf, &h, sizeof h);
     if (c->n_pending == c->cap_pending) {
         c->cap_pending = c->cap_pending ? 2 * c->cap_pending : 64;
@@ -203,7 +203,7 @@ static void receive_one(sm_comm *c, MPI_Status *st) {
     sm_msg *msg = sm_xcalloc(1, sizeof *msg);
     *msg = (sm_msg){h.kind, h.round, h.mb, h.src_lc, h.dst_lc,
                     arrival_time(c, st->MPI_SOURCE, c->rank, h.send_time, (size_t)h.bytes),
-                    (size_t)h.bytes, buf + sizeof h, 1, buf, NULL};
+                    h.send_time_free, (size_t)h.bytes, buf + sizeof h, 1, buf, NULL};
     mailbox_add(c, msg);
 }
 
@@ -251,6 +251,7 @@ sm_msg *sm_comm_take(sm_comm *c, int kind, int round, int mb, int src_lc, int ds
         c->wait_seconds += msg->arrival - c->clock;
         c->clock = msg->arrival;
     }
+    if (msg->arrival_free > c->clock_free) c->clock_free = msg->arrival_free;
     return msg;
 }
 
@@ -262,11 +263,12 @@ void sm_msg_free(sm_msg *msg) {
 
 void sm_comm_advance(sm_comm *c, double seconds) {
     c->clock += seconds;
+    c->clock_free += seconds;
     c->compute_seconds += seconds;
 }
 
 void sm_comm_reset_epoch(sm_comm *c) {
-    c->clock = c->compute_seconds = c->wait_seconds = 0.0;
+    c->clock = c->clock_free = c->compute_seconds = c->wait_seconds = 0.0;
     memset(c->core_bytes, 0, sizeof(double) * (size_t)c->size * c->size);
     memset(c->core_messages, 0, sizeof(double) * (size_t)c->size * c->size);
     memset(c->lc_bytes, 0, sizeof(double) * (size_t)c->n_lcs * c->n_lcs);

@@ -16,7 +16,9 @@
  * it (sm_comm_advance); a message carries its send time and arrives at
  * send + hops*hop_latency + bytes/link_bandwidth (XY routing: Manhattan hops);
  * taking it moves the clock to max(clock, arrival), and the difference is
- * recorded as time spent waiting for communication.
+ * recorded as time spent waiting (for a message's transit, or for its sender
+ * to produce it). A shadow clock runs the same ops with free links; the gap
+ * between the two is the time communication costs the chip.
  */
 #ifndef SM_COMM_H
 #define SM_COMM_H
@@ -36,11 +38,12 @@
 void sm_mpi_die(int code, const char *call, const char *file, int line);
 
 enum { SM_MSG_SPIKES = 1, SM_MSG_GRAD = 2, SM_MSG_STATE = 3 };
-enum { SM_MSG_HEADER_BYTES = 40 };
+enum { SM_MSG_HEADER_BYTES = 48 };
 
 typedef struct sm_msg {
     int kind, round, mb, src_lc, dst_lc;
     double arrival;          /* emulated arrival time */
+    double arrival_free;     /* the same on a chip with free links (the shadow clock) */
     size_t bytes;            /* payload bytes */
     void *payload;
     int remote;              /* came from another core (spikes are then bit-packed) */
@@ -59,8 +62,9 @@ typedef struct {
     double *core_bytes;      /* [size][size] */
     double *core_messages;   /* [size][size] */
     double *lc_bytes;        /* [n_lcs][n_lcs] */
-    /* virtual clock */
-    double clock, compute_seconds, wait_seconds;
+    /* virtual clock, and a shadow clock that ignores link latency and bandwidth:
+     * communication share = 1 - shadow / clock at the end of an epoch */
+    double clock, clock_free, compute_seconds, wait_seconds;
     /* sends made during the current op, released by sm_comm_end_op */
     int in_op, n_queued, cap_queued;
     struct sm_queued_send *queued;

@@ -409,6 +409,7 @@ int sm_executor_epoch(sm_executor *e, int epoch, long total_steps, sm_epoch_stat
     double mine[3] = {c->compute_seconds, c->wait_seconds, 0}, all[3];
     SM_MPI(MPI_Allreduce(mine, all, 3, MPI_DOUBLE, MPI_SUM, c->comm));
     SM_MPI(MPI_Allreduce(&c->clock, &st->emulated_seconds, 1, MPI_DOUBLE, MPI_MAX, c->comm));
+    SM_MPI(MPI_Allreduce(&c->clock_free, &st->emulated_free_seconds, 1, MPI_DOUBLE, MPI_MAX, c->comm));
     SM_MPI(MPI_Allreduce(&wall, &st->wall_seconds, 1, MPI_DOUBLE, MPI_MAX, c->comm));
     SM_MPI(MPI_Allreduce(MPI_IN_PLACE, &last_lr, 1, MPI_DOUBLE, MPI_MAX, c->comm));
     st->samples = (long)tot[2];

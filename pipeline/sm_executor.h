@@ -41,6 +41,7 @@ typedef struct {
     long samples;              /* samples trained on */
     double wall_seconds;
     double emulated_seconds;   /* largest virtual clock over the ranks */
+    double emulated_free_seconds; /* the same with free links (latency 0, infinite bandwidth) */
     double compute_seconds;    /* summed over ranks */
     double wait_seconds;       /* summed over ranks: emulated time spent waiting for messages */
     double last_lr;

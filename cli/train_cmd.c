@@ -131,6 +131,13 @@ int sm_cmd_train(int argc, char **argv) {
                 rc = sm_placement_read(model.placement.file, placement, model.n_lcs, ranks);
             else
                 sm_place_sequential(placement, model.n_lcs, ranks);
+            if (!rc && (long)model.chip.mesh_w * model.chip.mesh_h < ranks)
+                rc = sm_error("chip.mesh_w x chip.mesh_h = %d x %d cores, but the job has %d MPI ranks "
+                              "(one rank per core)", model.chip.mesh_w, model.chip.mesh_h, ranks);
+            if (!rc && model.layers[model.n_layers - 1].n_lc != 1)
+                rc = sm_error("the output layer (%s) must be one logical core (the loss needs all its "
+                              "outputs together); remove its 'lcs' setting",
+                              model.layers[model.n_layers - 1].name);
             if (!rc) {
                 printf("placement on %d rank(s) of a %dx%d mesh (%s): LC -> core (x,y)\n", ranks,
                        model.chip.mesh_w, model.chip.mesh_h,
@@ -184,6 +191,16 @@ int sm_cmd_train(int argc, char **argv) {
             if ((rc = sm_metrics_load(&metrics, path, start_epoch))) goto done;
         }
     }
+    /* the chip, the placement and the executor's own checks, also before any file */
+    if ((rc = sm_comm_init(&comm, MPI_COMM_WORLD, &model.chip, model.n_lcs))) goto done;
+    placement = sm_xcalloc((size_t)model.n_lcs, sizeof(int32_t));
+    if (*model.placement.file)
+        rc = sm_placement_read(model.placement.file, placement, model.n_lcs, comm.size);
+    else
+        sm_place_sequential(placement, model.n_lcs, comm.size);
+    if (!rc) rc = sm_comm_set_placement(&comm, placement);
+    if (!rc) rc = sm_executor_new(&exec, &model, &comm, &train);
+    if (rc) goto done;
     if (sm_cli_rank() == 0) {
         rc = make_dirs(out);
         snprintf(path, sizeof path, "%s/config.yaml", out);
@@ -199,15 +216,6 @@ int sm_cmd_train(int argc, char **argv) {
 
     const int epochs = model.train.epochs;
     const int root = sm_cli_rank() == 0;
-    if ((rc = sm_comm_init(&comm, MPI_COMM_WORLD, &model.chip, model.n_lcs))) goto done;
-    placement = sm_xcalloc((size_t)model.n_lcs, sizeof(int32_t));
-    if (*model.placement.file)
-        rc = sm_placement_read(model.placement.file, placement, model.n_lcs, comm.size);
-    else
-        sm_place_sequential(placement, model.n_lcs, comm.size);
-    if (!rc) rc = sm_comm_set_placement(&comm, placement);
-    if (!rc) rc = sm_executor_new(&exec, &model, &comm, &train);
-    if (rc) goto done;
     sm_print0("pipeline: %s schedule, %d microbatches of %d samples, %d ranks on a %dx%d mesh\n",
               sm_schedule_name(model.pipeline.schedule), model.pipeline.microbatches,
               model.train.batch / model.pipeline.microbatches, comm.size, model.chip.mesh_w,
@@ -221,7 +229,7 @@ int sm_cmd_train(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/metrics.h5", out);
         rc = sm_metrics_save(&metrics, path, sm_cfg_text(cfg), model.seed);
         snprintf(path, sizeof path, "%s/checkpoint.h5", out);
-        if (!rc) rc = sm_checkpoint_save(&model, path, sm_cfg_text(cfg), 0);
+        if (!rc) rc = sm_checkpoint_save(&model, path, sm_cfg_text(cfg), 0, comm.lc_core);
     }
     if ((rc = agree(rc))) goto done;
     for (int epoch = start_epoch; epoch < epochs; epoch++) {
@@ -262,7 +270,7 @@ int sm_cmd_train(int argc, char **argv) {
             int every = model.train.checkpoint_every;
             if (!rc && (epoch + 1 == epochs || (every > 0 && (epoch + 1) % every == 0))) {
                 snprintf(path, sizeof path, "%s/checkpoint.h5", out);
-                rc = sm_checkpoint_save(&model, path, sm_cfg_text(cfg), epoch + 1);
+                rc = sm_checkpoint_save(&model, path, sm_cfg_text(cfg), epoch + 1, comm.lc_core);
             }
         }
         if ((rc = agree(rc))) goto done;

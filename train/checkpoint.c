@@ -4,7 +4,7 @@
  *   /meta                 attrs: format, version, epoch, step, seed, config (YAML text)
  *   /layers/<i>_<kind>/   weight [out,in] or [out,in,kh,kw] float32, bias [out]
  *   /optim                attrs: kind, step; /optim/layers/<i>_<kind>/{m,v}_{weight,bias}
- *   /placement/lc_core    int32 [n_lcs]
+ *   /placement/lc_core    int32 [n_lcs] the placement the run used (LC -> core)
  *   /rng                  attrs: seed (all randomness is counter-based: no other state)
  */
 #define _GNU_SOURCE
@@ -68,6 +68,7 @@ typedef struct {
     const char *config;
     int epoch;
     double loss;
+    const int32_t *lc_core;
 } save_ctx;
 
 static int write_layer_pair(hid_t file, const sm_model *m, int l, int which, const char *group,
@@ -112,6 +113,7 @@ static int write_checkpoint(int64_t file, void *vctx) {
     H5Gclose(optim);
     hid_t place = sm_h5_group(file, "/placement");
     int32_t *lc_core = sm_xcalloc((size_t)m->n_lcs, sizeof(int32_t));
+    if (c->lc_core) memcpy(lc_core, c->lc_core, sizeof(int32_t) * (size_t)m->n_lcs);
     hsize_t n = (hsize_t)m->n_lcs;
     int rc = sm_h5_write_ints(place, "lc_core", lc_core, 1, &n);
     free(lc_core);
@@ -123,8 +125,9 @@ static int write_checkpoint(int64_t file, void *vctx) {
     return SM_OK;
 }
 
-int sm_checkpoint_save(const sm_model *m, const char *path, const char *config_text, int epoch) {
-    save_ctx c = {m, config_text, epoch, 0.0};
+int sm_checkpoint_save(const sm_model *m, const char *path, const char *config_text, int epoch,
+                       const int32_t *lc_core) {
+    save_ctx c = {m, config_text, epoch, 0.0, lc_core};
     return sm_h5_atomic_write(path, write_checkpoint, &c);
 }
 
@@ -286,6 +289,6 @@ static int write_grads(int64_t file, void *vctx) {
 }
 
 int sm_grads_save(const sm_model *m, const char *path, double loss) {
-    save_ctx c = {m, NULL, 0, loss};
+    save_ctx c = {m, NULL, 0, loss, NULL};
     return sm_h5_atomic_write(path, write_grads, &c);
 }

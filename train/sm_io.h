@@ -22,8 +22,10 @@ typedef struct {
     char *config;           /* YAML text stored in /meta (owned; free()) */
 } sm_checkpoint_meta;
 
-/* Write weights, optimizer state, step and the config text. Atomic. */
-int sm_checkpoint_save(const sm_model *m, const char *path, const char *config_text, int epoch);
+/* Write weights, optimizer state, step, the config text and the placement
+ * (lc_core [n_lcs], or NULL for a single core: all zeros). Atomic. */
+int sm_checkpoint_save(const sm_model *m, const char *path, const char *config_text, int epoch,
+                       const int32_t *lc_core);
 /* Read weights (and optimizer state + step when present and with_optimizer)
  * into an already built model, checking every shape. meta may be NULL. */
 int sm_checkpoint_load(sm_model *m, const char *path, int with_optimizer, sm_checkpoint_meta *meta);

@@ -300,21 +300,38 @@ static void run_backward(sm_executor *e, local_lc *ll, int mb, long round) {
         for (int k = N->first_lc; k < N->first_lc + N->n_lc; k++) {
             sm_msg *msg = sm_comm_take(e->c, SM_MSG_GRAD, (int)round, mb, k, ll->id);
             const float *g = msg->payload;
+            if (sm_grad_factored(m, k, ll->id, (int)TB)) { /* dpre of LC k and its weight columns */
+                const int rows_k = m->lcs[k].o1 - m->lcs[k].o0;
+                sm_dense_partial_block(e->unpack, g, g + TB * rows_k, (int)TB, rows_k, (int)block);
+                g = e->unpack;
+            }
             if (k == N->first_lc) memcpy(e->dS, g, sizeof(float) * TB * block);
             else for (size_t i = 0; i < TB * block; i++) e->dS[i] += g[i];
             sm_msg_free(msg);
         }
     }
-    float *partial = l > 0 ? e->partial : NULL;
-    sm_lc_backward_io(m, lc, &s->io, dS, dM, lc->grad, partial);
+    const sm_layer *L = &m->layers[l];
+    const float *dpre = NULL;
+    float *partial = l > 0 && L->kind == SM_LAYER_CONV2D ? e->partial : NULL;
+    sm_lc_backward_io(m, lc, &s->io, dS, dM, lc->grad, partial, &dpre);
 
-    if (l > 0) { /* each LC of the previous layer gets its columns */
-        const sm_layer *L = &m->layers[l], *P = &m->layers[l - 1];
+    if (l > 0) { /* each LC of the previous layer gets its columns: as a product, or as its factors */
+        const sm_layer *P = &m->layers[l - 1];
+        const int rows = lc->o1 - lc->o0;
         for (int j = P->first_lc; j < P->first_lc + P->n_lc; j++) {
-            const size_t bj = block_of(m, j), off = (size_t)m->lcs[j].o0 * P->out_h * P->out_w;
-            float *g = sm_comm_payload(sizeof(float) * TB * bj);
-            sm_block_copy(g, bj, e->partial + off, (size_t)L->n_in, TB, bj);
-            sm_comm_send(e->c, SM_MSG_GRAD, (int)round, mb, ll->id, j, g, sizeof(float) * TB * bj, 1);
+            const size_t bj = sm_lc_block(m, j);
+            if (sm_grad_factored(m, ll->id, j, (int)TB)) {
+                float *f = sm_comm_payload(sizeof(float) * ((size_t)TB * rows + (size_t)rows * bj));
+                memcpy(f, dpre, sizeof(float) * TB * rows);
+                sm_dense_weight_columns(f + TB * rows, s->io.param, rows, L->fan_in,
+                                        (int)sm_lc_block_offset(m, j), (int)bj);
+                sm_comm_send(e->c, SM_MSG_GRAD, (int)round, mb, ll->id, j, f,
+                             sizeof(float) * ((size_t)TB * rows + (size_t)rows * bj), 1);
+            } else {
+                float *g = sm_comm_payload(sizeof(float) * TB * bj);
+                sm_lc_partial_block(m, lc, s->io.param, dpre, e->partial, (int)TB, j, g, m->wcols);
+                sm_comm_send(e->c, SM_MSG_GRAD, (int)round, mb, ll->id, j, g, sizeof(float) * TB * bj, 1);
+            }
         }
     }
     release_slot(s);

@@ -76,6 +76,7 @@ static int async_epoch(sm_model *m, const sm_dataset *d, const int32_t *order, i
     size_t widest = 0;
     for (int l = 0; l < S; l++) if ((size_t)m->layers[l].n_in > widest) widest = (size_t)m->layers[l].n_in;
     partial = sm_falloc(TB * widest);
+    float *pblock = sm_falloc(TB * widest); /* one partial-gradient block */
 
     for (int progressed = 1; progressed;) {
         progressed = 0;
@@ -151,11 +152,22 @@ static int async_epoch(sm_model *m, const sm_dataset *d, const int32_t *order, i
                                   (size_t)L->n_out, TB, block);
                     const float *param = m->pipeline.stash ? ms->stash[k] : lc->param;
                     sm_lc_io io = {Bm, ms->in_static, ms->in, param, ms->mem[k], ms->spk[k], ms->pool_idx[k]};
-                    sm_lc_backward_io(m, lc, &io, dS, dM, lc->grad, below ? partial : NULL);
+                    const float *dpre = NULL;
+                    sm_lc_backward_io(m, lc, &io, dS, dM, lc->grad,
+                                      below && L->kind == SM_LAYER_CONV2D ? partial : NULL, &dpre);
                     free(dS);
-                    if (below) { /* partials summed in ascending LC order */
-                        if (k == 0) memcpy(below->dS, partial, sizeof(float) * TB * L->n_in);
-                        else for (size_t i = 0; i < TB * L->n_in; i++) below->dS[i] += partial[i];
+                    if (below) { /* each block sums the partials in ascending LC order */
+                        const sm_layer *P = &m->layers[l - 1];
+                        for (int j = P->first_lc; j < P->first_lc + P->n_lc; j++) {
+                            const size_t bj = sm_lc_block(m, j), off = sm_lc_block_offset(m, j);
+                            sm_lc_partial_block(m, lc, param, dpre, partial, (int)TB, j, pblock, m->wcols);
+                            for (size_t r = 0; r < TB; r++) {
+                                float *d = below->dS + r * L->n_in + off;
+                                const float *g = pblock + r * bj;
+                                if (k == 0) memcpy(d, g, sizeof(float) * bj);
+                                else for (size_t i = 0; i < bj; i++) d[i] += g[i];
+                            }
+                        }
                     }
                     free(ms->mem[k]); free(ms->spk[k]); free(ms->pool_idx[k]); free(ms->stash[k]);
                 }
@@ -178,7 +190,7 @@ static int async_epoch(sm_model *m, const sm_dataset *d, const int32_t *order, i
     for (int l = 0; l < S; l++)
         if (cursor[l] < lists[l].n) rc = sm_fail("reference executor: stage %d stuck at op %d", l, cursor[l]);
     for (int s = 0; s < S; s++) sm_op_list_free(&lists[s]);
-    free(lists); free(st); free(fdone); free(bdone); free(cursor); free(x); free(partial);
+    free(lists); free(st); free(fdone); free(bdone); free(cursor); free(x); free(partial); free(pblock);
     return rc;
 }
 

@@ -202,7 +202,10 @@ static void analytic_traffic(const sm_model *m, const int32_t *p, double *bytes)
             for (int k = N->first_lc; k < N->first_lc + N->n_lc; k++) {
                 if (p[i] == p[k]) continue;
                 bytes[p[i] * size + p[k]] += (double)micro * ((TB * block + 7) / 8);   /* spikes, bits */
-                bytes[p[k] * size + p[i]] += (double)micro * 4.0 * TB * block;         /* float32 partials */
+                /* float32 partials: the product [TB, block], or its factors when smaller */
+                const double rows_k = m->lcs[k].o1 - m->lcs[k].o0;
+                double product = (double)TB * block, factors = (double)TB * rows_k + rows_k * block;
+                bytes[p[k] * size + p[i]] += (double)micro * 4.0 * (factors < product ? factors : product);
             }
         }
     }

@@ -3,6 +3,7 @@
 #include "sm_kernels.h"
 
 #include <cblas.h>
+#include <string.h>
 
 void sm_dense_forward(float *out, const float *in, const float *w, const float *b,
                       int R, int N, int M) {
@@ -21,6 +22,14 @@ void sm_dense_backward_input(float *din, const float *dout, const float *w, int 
 
 void sm_dense_backward_input_set(float *din, const float *dout, const float *w, int R, int N, int M) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, N, M, 1.0f, dout, M, w, N, 0.0f, din, N);
+}
+
+void sm_dense_partial_block(float *out, const float *dout, const float *wcols, int R, int M, int bc) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, bc, M, 1.0f, dout, M, wcols, bc, 0.0f, out, bc);
+}
+
+void sm_dense_weight_columns(float *wcols, const float *w, int M, int N, int c0, int bc) {
+    for (int m = 0; m < M; m++) memcpy(wcols + (size_t)m * bc, w + (size_t)m * N + c0, sizeof(float) * bc);
 }
 
 void sm_dense_backward_weight(float *dw, float *db, const float *dout, const float *in,

@@ -61,7 +61,7 @@ void sm_lc_forward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io) {
 }
 
 void sm_lc_backward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io, const float *dS,
-                       const float *dM, float *grad, float *partial) {
+                       const float *dM, float *grad, float *partial, const float **dpre_out) {
     const int l = lc->layer;
     const sm_layer *L = &m->layers[l];
     const int rows = lc->o1 - lc->o0, T = m->T, B = io->B, R = io->in_static ? B : T * B;
@@ -91,12 +91,13 @@ void sm_lc_backward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io, const f
             sm_avgpool_backward(g, dpooled, R, rows, L->conv_h, L->conv_w, L->pool_size);
         dpre = g;
     }
-    /* 3. weight gradient (accumulated, I3) and the partial input gradient (I2) */
+    /* 3. weight gradient (accumulated, I3) and, for conv, the partial input gradient (I2) */
     const float *w = io->param;
+    if (dpre_out) *dpre_out = NULL;
     float *gw = grad, *gb = grad + lc->n_weight;
     if (L->kind == SM_LAYER_DENSE) {
         sm_dense_backward_weight(gw, gb, dpre, io->in, R, L->fan_in, rows);
-        if (partial) sm_dense_backward_input_set(partial, dpre, w, R, L->fan_in, rows);
+        if (dpre_out) *dpre_out = dpre;
     } else {
         sm_conv_shape s;
         sm_conv_shape_init(&s, L->in_c, L->in_h, L->in_w, rows, L->kernel, L->stride, L->padding);
@@ -149,7 +150,39 @@ void sm_lc_backward(sm_model *m, int id) {
         }
     }
     sm_lc_io io = model_io(m, lc);
-    sm_lc_backward_io(m, lc, &io, dS, dM, lc->grad, l > 0 ? m->partial : NULL);
+    sm_lc_backward_io(m, lc, &io, dS, dM, lc->grad, l > 0 ? m->partial : NULL, &m->dpre);
+}
+
+int sm_grad_factored(const sm_model *m, int k, int j, int R) {
+    const sm_lc *lc = &m->lcs[k];
+    if (m->layers[lc->layer].kind != SM_LAYER_DENSE) return 0;
+    const double rows = lc->o1 - lc->o0, bj = (double)sm_lc_block(m, j);
+    return (double)R * rows + rows * bj < (double)R * bj;
+}
+
+size_t sm_lc_block(const sm_model *m, int j) {
+    const sm_lc *lc = &m->lcs[j];
+    const sm_layer *L = &m->layers[lc->layer];
+    return (size_t)(lc->o1 - lc->o0) * L->out_h * L->out_w;
+}
+
+size_t sm_lc_block_offset(const sm_model *m, int j) {
+    const sm_lc *lc = &m->lcs[j];
+    const sm_layer *L = &m->layers[lc->layer];
+    return (size_t)lc->o0 * L->out_h * L->out_w;
+}
+
+void sm_lc_partial_block(const sm_model *m, const sm_lc *lc, const float *param, const float *dpre,
+                         const float *partial, int R, int j, float *out, float *wcols) {
+    const sm_layer *L = &m->layers[lc->layer];
+    const size_t bj = sm_lc_block(m, j), off = sm_lc_block_offset(m, j);
+    if (L->kind == SM_LAYER_DENSE) {
+        const int rows = lc->o1 - lc->o0;
+        sm_dense_weight_columns(wcols, param, rows, L->fan_in, (int)off, (int)bj);
+        sm_dense_partial_block(out, dpre, wcols, R, rows, (int)bj);
+    } else {
+        sm_block_copy(out, bj, partial + off, (size_t)L->n_in, (size_t)R, bj);
+    }
 }
 
 void sm_model_forward(sm_model *m, const float *input, int input_static, int B) {
@@ -198,14 +231,27 @@ double sm_model_backward(sm_model *m, const int32_t *y, double scale) {
 
     for (int l = last; l >= 0; l--) {
         const sm_layer *L = &m->layers[l];
-        const size_t in_size = (size_t)rows_of(m, l) * L->n_in;
+        const int R = rows_of(m, l);
         for (int s = 0; s < L->n_lc; s++) {
-            sm_lc_backward(m, L->first_lc + s);
+            const int k = L->first_lc + s;
+            sm_lc_backward(m, k);
             if (l == 0) continue;
-            /* I2: partials summed in ascending LC order */
-            float *dst = m->dact[l - 1];
-            if (s == 0) memcpy(dst, m->partial, sizeof(float) * in_size);
-            else for (size_t i = 0; i < in_size; i++) dst[i] += m->partial[i];
+            /* I2: each block of the previous layer's dL/dS sums the LCs' partials
+             * in ascending LC order */
+            const sm_layer *P = &m->layers[l - 1];
+            for (int j = P->first_lc; j < P->first_lc + P->n_lc; j++) {
+                const size_t bj = sm_lc_block(m, j), off = sm_lc_block_offset(m, j);
+                float *block = m->scratch[2];
+                sm_lc_partial_block(m, &m->lcs[k], m->lcs[k].param, m->dpre, m->partial, R, j, block,
+                                    m->wcols);
+                float *dst = m->dact[l - 1] + off;
+                for (int r = 0; r < R; r++) {
+                    float *d = dst + (size_t)r * P->n_out;
+                    const float *g = block + (size_t)r * bj;
+                    if (s == 0) memcpy(d, g, sizeof(float) * bj);
+                    else for (size_t i = 0; i < bj; i++) d[i] += g[i];
+                }
+            }
         }
     }
     return loss;

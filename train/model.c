@@ -57,6 +57,8 @@ static void free_workspaces(sm_model *m) {
     m->act = m->dact = NULL;
     for (int i = 0; i < 5; i++) { free(m->scratch[i]); m->scratch[i] = NULL; }
     free(m->conv_work);
+    free(m->wcols);
+    m->wcols = NULL;
     free(m->partial);
     free(m->dmem_out);
     m->conv_work = m->partial = m->dmem_out = NULL;
@@ -93,6 +95,9 @@ void sm_model_reserve(sm_model *m, int max_batch) {
     m->conv_work = sm_falloc(conv_work ? conv_work : 1);
     m->conv_work_floats = conv_work;
     m->partial = sm_falloc(partial);
+    size_t most = 1;
+    for (int i = 0; i < m->n_lcs; i++) if (m->lcs[i].n_weight > most) most = m->lcs[i].n_weight;
+    m->wcols = sm_falloc(most);
     m->act = sm_xcalloc((size_t)m->n_layers, sizeof(float *));
     m->dact = sm_xcalloc((size_t)m->n_layers, sizeof(float *));
     for (int l = 0; l < m->n_layers; l++) {

@@ -27,6 +27,13 @@ void sm_dense_forward(float *out, const float *in, const float *w, const float *
 void sm_dense_backward_input(float *din, const float *dout, const float *w, int R, int N, int M);
 /* The same, but din is OVERWRITTEN (no zero fill needed first). */
 void sm_dense_backward_input_set(float *din, const float *dout, const float *w, int R, int N, int M);
+/* One column block of the input gradient: out [R,bc] = dout [R,M] . wcols [M,bc],
+ * where wcols holds columns [c0, c0+bc) of w, copied contiguous by
+ * sm_dense_weight_columns. Every engine path computes a block this way, so
+ * its bits do not depend on where (which core) it is computed. */
+void sm_dense_partial_block(float *out, const float *dout, const float *wcols, int R, int M, int bc);
+/* wcols [M,bc] = columns [c0, c0+bc) of w [M,N]. */
+void sm_dense_weight_columns(float *wcols, const float *w, int M, int N, int c0, int bc);
 /* dw: [M,N] += dout^T . in ; db: [M] += column sums of dout */
 void sm_dense_backward_weight(float *dw, float *db, const float *dout, const float *in,
                               int R, int N, int M);

@@ -149,7 +149,9 @@ typedef struct {
     float *scratch[5];       /* shared LC scratch (current, pooled, gradients) */
     float *conv_work;
     size_t scratch_floats, conv_work_floats;
-    float *partial;          /* [R, n_in] one LC's partial input gradient (I2) */
+    float *partial;          /* [R, n_in] one LC's partial input gradient (I2, conv) */
+    const float *dpre;       /* the last dense LC backward's op-output gradient (scratch) */
+    float *wcols;            /* [max n_weight] weight columns for sm_lc_partial_block */
     double last_loss;
 } sm_model;
 
@@ -193,10 +195,29 @@ typedef struct {
 /* Forward of one LC on io (uses the model's scratch; sm_model_reserve first). */
 void sm_lc_forward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io);
 /* Backward of one LC: dS [T,B,block] dL/dS (NULL = none), dM [T,B,block] dL/dU
- * (ce_mem; NULL = none). Accumulates into grad [n_param]; when partial is not
- * NULL, OVERWRITES it with this LC's partial input gradient [R,n_in]. */
+ * (ce_mem; NULL = none). Accumulates into grad [n_param]. For a conv layer,
+ * when partial is not NULL, OVERWRITES it with this LC's partial input
+ * gradient [R,n_in]. For a dense layer the partial is left to
+ * sm_lc_partial_block; *dpre (if dpre is not NULL) then points at the gradient
+ * of the op's output [R,rows] (model scratch: valid until the next LC call). */
 void sm_lc_backward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io, const float *dS,
-                       const float *dM, float *grad, float *partial);
+                       const float *dM, float *grad, float *partial, const float **dpre);
+/* Columns of LC `lc`'s partial input gradient that belong to LC j of the
+ * previous layer: out [R, block_j]. Dense: dpre . (weights of param restricted
+ * to block j's columns), via sm_dense_partial_block; conv: the block of the
+ * full partial. wcols is scratch of at least rows*block_j floats. */
+void sm_lc_partial_block(const sm_model *m, const sm_lc *lc, const float *param, const float *dpre,
+                         const float *partial, int R, int j, float *out, float *wcols);
+/* Does LC k (of a dense layer) send LC j (of the layer before) the factors of
+ * its partial gradient block — its op-output gradient [R,rows_k] and its
+ * weight columns [rows_k,block_j] — instead of their product [R,block_j]?
+ * Yes when the factors are smaller: R*rows_k + rows_k*block_j < R*block_j.
+ * A function of the partition only (never of the placement), and the
+ * receiver multiplies them with the same kernel the sender would have used. */
+int sm_grad_factored(const sm_model *m, int k, int j, int R);
+/* Size of LC j's block of its layer's output (rows * out_h * out_w) and its offset. */
+size_t sm_lc_block(const sm_model *m, int j);
+size_t sm_lc_block_offset(const sm_model *m, int j);
 /* Copy `rows` rows of `block` floats between arrays with row strides. */
 void sm_block_copy(float *dst, size_t dst_row, const float *src, size_t src_row, size_t rows,
                    size_t block);

@@ -277,11 +277,33 @@ void sm_comm_reset_epoch(sm_comm *c) {
 size_t sm_spike_bytes(size_t n) { return (n + 7) / 8; }
 
 void sm_pack_spikes(uint8_t *bits, const float *spk, size_t n) {
-    memset(bits, 0, sm_spike_bytes(n));
-    for (size_t i = 0; i < n; i++)
-        if (spk[i] != 0.0f) bits[i >> 3] |= (uint8_t)(1u << (i & 7));
+    size_t full = n / 8;
+    for (size_t b = 0; b < full; b++) { /* eight spikes to one byte, branch-free */
+        const float *s = spk + 8 * b;
+        bits[b] = (uint8_t)((s[0] != 0.0f) | (s[1] != 0.0f) << 1 | (s[2] != 0.0f) << 2 |
+                            (s[3] != 0.0f) << 3 | (s[4] != 0.0f) << 4 | (s[5] != 0.0f) << 5 |
+                            (s[6] != 0.0f) << 6 | (s[7] != 0.0f) << 7);
+    }
+    if (n % 8) {
+        uint8_t last = 0;
+        for (size_t i = 8 * full; i < n; i++) last |= (uint8_t)((spk[i] != 0.0f) << (i & 7));
+        bits[full] = last;
+    }
+}
+
+/* The eight 0/1 floats of every byte value, built once. */
+static float unpack_table[256][8];
+static int unpack_ready;
+
+static void build_unpack_table(void) {
+    for (int v = 0; v < 256; v++)
+        for (int k = 0; k < 8; k++) unpack_table[v][k] = (float)((v >> k) & 1);
+    unpack_ready = 1;
 }
 
 void sm_unpack_spikes(float *spk, const uint8_t *bits, size_t n) {
-    for (size_t i = 0; i < n; i++) spk[i] = (float)((bits[i >> 3] >> (i & 7)) & 1u);
+    if (!unpack_ready) build_unpack_table(); /* idempotent: a race writes the same values */
+    size_t full = n / 8;
+    for (size_t b = 0; b < full; b++) memcpy(spk + 8 * b, unpack_table[bits[b]], sizeof(float) * 8);
+    for (size_t i = 8 * full; i < n; i++) spk[i] = (float)((bits[i >> 3] >> (i & 7)) & 1u);
 }

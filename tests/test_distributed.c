@@ -256,12 +256,31 @@ static void test_migration_changes_nothing(void **state) {
     sm_model_free(&moved);
 }
 
+/* Spikes survive packing: bit i of the stream is bits[i/8] >> (i%8) & 1. */
+static void test_spike_packing(void **state) {
+    (void)state;
+    const size_t lengths[] = {0, 1, 7, 8, 9, 63, 1000, 1003};
+    for (size_t t = 0; t < sizeof lengths / sizeof lengths[0]; t++) {
+        size_t n = lengths[t];
+        float *spk = sm_falloc(n + 1), *back = sm_falloc(n + 1);
+        uint8_t *bits = sm_xcalloc(sm_spike_bytes(n) + 1, 1);
+        for (size_t i = 0; i < n; i++) spk[i] = sm_rng_uniform(3, 9, t, i) < 0.3f ? 1.0f : 0.0f;
+        sm_pack_spikes(bits, spk, n);
+        for (size_t i = 0; i < n; i++) assert_int_equal((bits[i / 8] >> (i % 8)) & 1, spk[i] != 0.0f);
+        sm_unpack_spikes(back, bits, n);
+        if (n) assert_memory_equal(back, spk, sizeof(float) * n);
+        assert_int_equal(sm_spike_bytes(n), (n + 7) / 8);
+        free(spk); free(back); free(bits);
+    }
+}
+
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     sm_synthetic(&data, 160, 1, 8, 8, 0, 4, 8); /* 5 minibatches of 32 */
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spike_packing),
         cmocka_unit_test(test_sync_schedules_match_reference),
         cmocka_unit_test(test_async_matches_reference),
         cmocka_unit_test(test_placements),

@@ -39,6 +39,7 @@ struct sm_executor {
     int32_t *order;            /* the epoch's sample order */
     float *x, *unpack, *dS;    /* scratch: gathered samples, unpacked spikes, summed gradient */
     float *dmem, *partial;
+    int32_t *labels;           /* scratch: labels gathered with a layer-0 microbatch (unused there) */
     double loss_sum;
     long correct, seen;
     double *lc_compute;        /* [n_lcs] */
@@ -107,6 +108,7 @@ int sm_executor_new(sm_executor **out, sm_model *m, sm_comm *c, const sm_dataset
     e->dS = sm_falloc(TB * widest);
     e->dmem = sm_falloc(TB * widest);
     e->partial = sm_falloc(TB * widest);
+    e->labels = sm_xcalloc((size_t)e->Bm, sizeof(int32_t));
     e->order = sm_xcalloc((size_t)train->n, sizeof(int32_t));
     e->lc_compute = sm_xcalloc((size_t)m->n_lcs, sizeof(double));
     for (int i = 0; i < m->n_lcs; i++) /* parameter, gradient and moment blocks */
@@ -144,7 +146,7 @@ void sm_executor_free(sm_executor *e) {
     }
     for (int s = 0; e->lists && s < e->S; s++) sm_op_list_free(&e->lists[s]);
     free(e->lists); free(e->local); free(e->x); free(e->unpack); free(e->dS); free(e->dmem);
-    free(e->partial); free(e->order); free(e->lc_compute);
+    free(e->partial); free(e->labels); free(e->order); free(e->lc_compute);
     free_stats(e);
     free(e);
 }
@@ -229,7 +231,7 @@ static void run_forward(sm_executor *e, local_lc *ll, int mb, long round) {
 
     if (l == 0) { /* the microbatch, straight from the data set */
         const int32_t *ids = samples_of(e, round, mb);
-        sm_gather_batch(e->data, ids, 0, e->Bm, e->x, (int32_t *)e->partial /* labels unused */);
+        sm_gather_batch(e->data, ids, 0, e->Bm, e->x, e->labels);
         if (e->data->T) {
             memcpy(s->in, e->x, sizeof(float) * TB * m->n_in);
         } else if (s->io.in_static) {

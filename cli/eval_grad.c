@@ -28,7 +28,7 @@ int sm_cmd_eval(int argc, char **argv) {
     static const char *const allowed[] = {"config", "set", "checkpoint", NULL};
     sm_cli_options o;
     int rc = sm_cli_parse(argc, argv, EVAL_USAGE, allowed, &o);
-    if (rc) { free(o.sets); return rc; }
+    if (rc) return rc;
     sm_cfg *cfg = NULL;
     sm_model m;
     memset(&m, 0, sizeof m);
@@ -55,7 +55,7 @@ int sm_cmd_grad(int argc, char **argv) {
     static const char *const allowed[] = {"config", "set", "checkpoint", "batch", "out", NULL};
     sm_cli_options o;
     int rc = sm_cli_parse(argc, argv, GRAD_USAGE, allowed, &o);
-    if (rc) { free(o.sets); return rc; }
+    if (rc) return rc;
     sm_cfg *cfg = NULL;
     sm_model m;
     memset(&m, 0, sizeof m);

@@ -30,7 +30,7 @@ static int allowed_has(const char *const *allowed, const char *name) {
     return 0;
 }
 
-int sm_cli_parse(int argc, char **argv, const char *usage, const char *const *allowed,
+static int parse(int argc, char **argv, const char *usage, const char *const *allowed,
                  sm_cli_options *o) {
     static const struct option longopts[] = {
         {"config", required_argument, 0, 'c'},  {"set", required_argument, 0, 's'},
@@ -68,6 +68,16 @@ int sm_cli_parse(int argc, char **argv, const char *usage, const char *const *al
     }
     if (optind < argc) return sm_error("unexpected argument '%s'\n%s", argv[optind], usage);
     return SM_OK;
+}
+
+int sm_cli_parse(int argc, char **argv, const char *usage, const char *const *allowed,
+                 sm_cli_options *o) {
+    int rc = parse(argc, argv, usage, allowed, o);
+    if (rc) { /* --help or a bad option: the caller returns at once, nothing to free */
+        free(o->sets);
+        o->sets = NULL;
+    }
+    return rc;
 }
 
 int sm_cli_one_rank(const char *command) {

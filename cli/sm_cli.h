@@ -52,8 +52,9 @@ int sm_cmd_grad(int argc, char **argv);
 int sm_cmd_bench(int argc, char **argv);
 
 /* Parse options for a subcommand: `allowed` lists the long names it takes
- * ("config", "set", "out", "resume", "checkpoint", "batch", "quiet"). Prints
- * help and returns -1 for --help; SM_EINPUT on a bad option. */
+ * ("config", "set", "out", "resume", "checkpoint", "batch", "quiet", "dry-run").
+ * Prints help and returns -1 for --help; SM_EINPUT on a bad option. On any
+ * non-zero return nothing is left allocated; on SM_OK free o->sets after use. */
 int sm_cli_parse(int argc, char **argv, const char *usage, const char *const *allowed,
                  sm_cli_options *o);
 

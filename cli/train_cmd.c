@@ -105,7 +105,7 @@ int sm_cmd_train(int argc, char **argv) {
     static const char *const allowed[] = {"config", "set", "out", "resume", "quiet", "dry-run", NULL};
     sm_cli_options o;
     int rc = sm_cli_parse(argc, argv, USAGE, allowed, &o);
-    if (rc) { free(o.sets); return rc; }
+    if (rc) return rc;
 
     sm_cfg *cfg = NULL;
     sm_model model;
@@ -124,8 +124,7 @@ int sm_cmd_train(int argc, char **argv) {
         int ranks = 1;
         MPI_Comm_size(MPI_COMM_WORLD, &ranks);
         if (sm_cli_rank() == 0) {
-            int input_static = model.encoder == SM_ENCODE_DIRECT && strcmp(model.data.source, "shd");
-            sm_partition_print(stdout, &model, input_static);
+            sm_partition_print(stdout, &model, sm_model_static_input(&model));
             placement = sm_xcalloc((size_t)model.n_lcs, sizeof(int32_t));
             if (*model.placement.file)
                 rc = sm_placement_read(model.placement.file, placement, model.n_lcs, ranks);

@@ -112,13 +112,3 @@ int sm_gather_state(sm_comm *c, sm_model *m, int root) {
     }
     return rc;
 }
-
-uint64_t sm_owned_checksum(const sm_comm *c, const sm_model *m) {
-    uint64_t h = 0;
-    for (int i = 0; i < m->n_lcs; i++) {
-        if (c->lc_core[i] != c->rank) continue;
-        const sm_lc *lc = &m->lcs[i];
-        h ^= sm_checksum64(lc->param, sizeof(float) * lc->n_param, (uint64_t)i) * 0x9E3779B97F4A7C15ull;
-    }
-    return h;
-}

@@ -37,7 +37,7 @@
     } while (0)
 void sm_mpi_die(int code, const char *call, const char *file, int line);
 
-enum { SM_MSG_SPIKES = 1, SM_MSG_GRAD = 2, SM_MSG_STATE = 3 };
+enum { SM_MSG_SPIKES = 1, SM_MSG_GRAD = 2 };
 enum { SM_MSG_HEADER_BYTES = 48 };
 
 typedef struct sm_msg {

@@ -16,8 +16,5 @@ typedef struct {
 int sm_migrate(sm_comm *c, sm_model *m, const int32_t *new_lc_core, sm_migration *report);
 /* Copy every LC's state from its owner to `root` (for evaluation and checkpoints). */
 int sm_gather_state(sm_comm *c, sm_model *m, int root);
-/* A checksum of the parameters of the LCs this rank owns (order-independent XOR
- * of per-LC checksums, so ranks can combine theirs with MPI_BXOR). */
-uint64_t sm_owned_checksum(const sm_comm *c, const sm_model *m);
 
 #endif

@@ -62,9 +62,6 @@ static size_t block_of(const sm_model *m, int lc_id) {
     return (size_t)(lc->o1 - lc->o0) * L->out_h * L->out_w;
 }
 
-static int input_static(const sm_executor *e) {
-    return e->m->encoder == SM_ENCODE_DIRECT && e->data->T == 0;
-}
 
 int sm_executor_new(sm_executor **out, sm_model *m, sm_comm *c, const sm_dataset *train) {
     *out = NULL;
@@ -72,6 +69,9 @@ int sm_executor_new(sm_executor **out, sm_model *m, sm_comm *c, const sm_dataset
     if (last->n_lc != 1)
         return sm_error("the output layer (%s) must be one logical core (the loss needs all its "
                         "outputs together); remove its 'lcs' setting", last->name);
+    if (sm_model_static_input(m) && train->T)
+        return sm_error("the training data are spike events, but the model expects static images "
+                        "(model.encoder direct on data.source %s)", m->data.source);
     sm_executor *e = sm_xcalloc(1, sizeof *e);
     e->m = m;
     e->c = c;
@@ -96,7 +96,7 @@ int sm_executor_new(sm_executor **out, sm_model *m, sm_comm *c, const sm_dataset
     e->local = sm_xcalloc((size_t)e->n_local + 1, sizeof(local_lc));
     for (int i = 0, k = 0; i < m->n_lcs; i++)
         if (sm_comm_owns(c, i)) e->local[k++].id = i;
-    sm_model_reserve(m, e->Bm);
+    sm_model_reserve_scratch(m, e->Bm); /* neuron state lives in the slots */
     size_t widest = 0;
     for (int l = 0; l < m->n_layers; l++) {
         if ((size_t)m->layers[l].n_in > widest) widest = (size_t)m->layers[l].n_in;
@@ -120,11 +120,7 @@ int sm_executor_new(sm_executor **out, sm_model *m, sm_comm *c, const sm_dataset
 
 /* Slots keep their buffers when released (mb = -1) and are reused by the next
  * microbatch: same LC, same sizes. release_slot only marks it free. */
-static void release_slot(slot *s) {
-    free(s->labels);
-    s->labels = NULL;
-    s->mb = -1;
-}
+static void release_slot(slot *s) { s->mb = -1; }
 
 static void free_slot(slot *s) {
     free(s->in); free(s->io.mem); free(s->io.spk); free(s->io.pool_idx); free(s->stash); free(s->labels);
@@ -183,10 +179,11 @@ static slot *slot_new(sm_executor *e, local_lc *ll, int mb) {
     const size_t TB = (size_t)m->T * e->Bm, block = block_of(m, ll->id);
     s->mb = mb;
     s->in = sm_falloc(TB * L->n_in);
-    s->io = (sm_lc_io){.B = e->Bm, .in_static = lc->layer == 0 && input_static(e), .in = s->in,
+    s->io = (sm_lc_io){.B = e->Bm, .in_static = lc->layer == 0 && sm_model_static_input(e->m), .in = s->in,
                        .param = lc->param, .mem = sm_falloc(TB * block), .spk = sm_falloc(TB * block),
                        .pool_idx = L->pool == SM_POOL_MAX ? sm_xcalloc(TB * block, sizeof(int32_t)) : NULL};
     if (e->stash) s->stash = sm_falloc(lc->n_param);
+    if (lc->layer == m->n_layers - 1) s->labels = sm_xcalloc((size_t)e->Bm, sizeof(int32_t));
     e->bytes_now += slot_bytes(e, lc);
     if (e->bytes_now > e->bytes_peak) e->bytes_peak = e->bytes_now;
     return s;
@@ -275,7 +272,6 @@ static void run_forward(sm_executor *e, local_lc *ll, int mb, long round) {
         }
     } else { /* output layer: keep the labels, count correct predictions */
         const int32_t *ids = samples_of(e, round, mb);
-        s->labels = sm_xcalloc((size_t)e->Bm, sizeof(int32_t));
         for (int b = 0; b < e->Bm; b++) s->labels[b] = e->data->y[ids[b]];
         e->correct += sm_predict(NULL, s->io.spk, s->labels, m->T, e->Bm, m->n_classes);
         e->seen += e->Bm;
@@ -352,7 +348,7 @@ static double flops_seconds(const sm_executor *e, const local_lc *ll, const sm_o
     const double rate = m->chip.core_gflops * 1e9;
     if (op->kind == SM_OP_U) return 10.0 * lc->n_param / rate;
     sm_lc_cost cost = sm_lc_cost_of(m, lc->layer, lc->o1 - lc->o0, e->Bm, 1,
-                                    lc->layer == 0 && input_static(e));
+                                    lc->layer == 0 && sm_model_static_input(e->m));
     double forward_share = lc->layer == 0 ? 0.5 : 1.0 / 3.0;
     return cost.flops * (op->kind == SM_OP_F ? forward_share : 1.0 - forward_share) / rate;
 }

@@ -63,7 +63,7 @@ static int async_epoch(sm_model *m, const sm_dataset *d, const int32_t *order, i
     const int S = m->n_layers, Bm = m->train.batch / m->pipeline.microbatches;
     const int M = (int)((d->n / m->train.batch) * m->pipeline.microbatches);
     const size_t TB = (size_t)m->T * Bm;
-    sm_model_reserve(m, Bm);
+    sm_model_reserve_scratch(m, Bm); /* neuron state is kept here, per microbatch */
     sm_op_list *lists = sm_xcalloc((size_t)S, sizeof(sm_op_list));
     for (int s = 0; s < S; s++) {
         int rc = sm_schedule_ops(&lists[s], SM_SCHED_ASYNC, S, M, s);

@@ -227,7 +227,6 @@ double sm_model_backward(sm_model *m, const int32_t *y, double scale) {
     double loss = sm_loss(&m->loss, m->act[last], mem_out, y, m->T, B, m->n_classes, scale,
                           m->dact[last], m->dmem_out);
     free(owned);
-    m->last_loss = loss;
 
     for (int l = last; l >= 0; l--) {
         const sm_layer *L = &m->layers[l];

@@ -40,7 +40,19 @@ void sm_model_build_lcs(sm_model *m) {
     }
 }
 
-static void free_workspaces(sm_model *m) {
+/* The kernels' scratch (any executor): scratch[0..4], the im2col buffer and
+ * the weight-column buffer, sized for microbatches of up to m->scratch_batch. */
+static void free_scratch(sm_model *m) {
+    for (int i = 0; i < 5; i++) { free(m->scratch[i]); m->scratch[i] = NULL; }
+    free(m->conv_work);
+    free(m->wcols);
+    m->conv_work = m->wcols = NULL;
+    m->scratch_batch = 0;
+}
+
+/* The single-process executor's own buffers: every LC's neuron state, the
+ * whole-layer activations and their gradients. */
+static void free_buffers(sm_model *m) {
     for (int i = 0; i < m->n_lcs; i++) {
         free(m->lcs[i].mem);
         free(m->lcs[i].spk);
@@ -54,32 +66,24 @@ static void free_workspaces(sm_model *m) {
     }
     free(m->act);
     free(m->dact);
-    m->act = m->dact = NULL;
-    for (int i = 0; i < 5; i++) { free(m->scratch[i]); m->scratch[i] = NULL; }
-    free(m->conv_work);
-    free(m->wcols);
-    m->wcols = NULL;
     free(m->partial);
     free(m->dmem_out);
-    m->conv_work = m->partial = m->dmem_out = NULL;
+    m->act = m->dact = NULL;
+    m->partial = m->dmem_out = NULL;
     m->max_batch = 0;
 }
 
-void sm_model_reserve(sm_model *m, int max_batch) {
-    if (max_batch <= m->max_batch) return;
-    free_workspaces(m);
-    m->max_batch = max_batch;
+void sm_model_reserve_scratch(sm_model *m, int max_batch) {
+    if (max_batch <= m->scratch_batch) return;
+    free_scratch(m);
+    m->scratch_batch = max_batch;
     const size_t TB = (size_t)m->T * max_batch;
-    size_t scratch = 0, conv_work = 0, partial = 0;
+    size_t scratch = 0, conv_work = 0, most = 1;
     for (int i = 0; i < m->n_lcs; i++) {
-        sm_lc *lc = &m->lcs[i];
+        const sm_lc *lc = &m->lcs[i];
         const sm_layer *L = &m->layers[lc->layer];
-        size_t rows = (size_t)(lc->o1 - lc->o0);
-        size_t neurons = rows * L->out_h * L->out_w;
-        lc->mem = sm_falloc(TB * neurons);
-        lc->spk = sm_falloc(TB * neurons);
-        if (L->pool == SM_POOL_MAX) lc->pool_idx = sm_xcalloc(TB * neurons, sizeof(int32_t));
-        size_t pre = TB * rows * L->conv_h * L->conv_w;
+        const size_t rows = (size_t)(lc->o1 - lc->o0);
+        const size_t pre = TB * rows * L->conv_h * L->conv_w;
         if (pre > scratch) scratch = pre;
         if (L->kind == SM_LAYER_CONV2D) {
             sm_conv_shape s;
@@ -88,16 +92,31 @@ void sm_model_reserve(sm_model *m, int max_batch) {
             size_t w = sm_conv_work_floats(&s, (int)TB);
             if (w > conv_work) conv_work = w;
         }
-        if (TB * L->n_in > partial) partial = TB * L->n_in;
+        if (lc->n_weight > most) most = lc->n_weight;
     }
     for (int i = 0; i < 5; i++) m->scratch[i] = sm_falloc(scratch);
-    m->scratch_floats = scratch;
     m->conv_work = sm_falloc(conv_work ? conv_work : 1);
     m->conv_work_floats = conv_work;
-    m->partial = sm_falloc(partial);
-    size_t most = 1;
-    for (int i = 0; i < m->n_lcs; i++) if (m->lcs[i].n_weight > most) most = m->lcs[i].n_weight;
     m->wcols = sm_falloc(most);
+}
+
+void sm_model_reserve(sm_model *m, int max_batch) {
+    sm_model_reserve_scratch(m, max_batch);
+    if (max_batch <= m->max_batch) return;
+    free_buffers(m);
+    m->max_batch = max_batch;
+    const size_t TB = (size_t)m->T * max_batch;
+    size_t partial = 0;
+    for (int i = 0; i < m->n_lcs; i++) {
+        sm_lc *lc = &m->lcs[i];
+        const sm_layer *L = &m->layers[lc->layer];
+        const size_t neurons = (size_t)(lc->o1 - lc->o0) * L->out_h * L->out_w;
+        lc->mem = sm_falloc(TB * neurons);
+        lc->spk = sm_falloc(TB * neurons);
+        if (L->pool == SM_POOL_MAX) lc->pool_idx = sm_xcalloc(TB * neurons, sizeof(int32_t));
+        if (TB * L->n_in > partial) partial = TB * L->n_in;
+    }
+    m->partial = sm_falloc(partial);
     m->act = sm_xcalloc((size_t)m->n_layers, sizeof(float *));
     m->dact = sm_xcalloc((size_t)m->n_layers, sizeof(float *));
     for (int l = 0; l < m->n_layers; l++) {
@@ -109,9 +128,14 @@ void sm_model_reserve(sm_model *m, int max_batch) {
     m->dmem_out = sm_falloc(TB * m->n_classes);
 }
 
+int sm_model_static_input(const sm_model *m) {
+    return m->encoder == SM_ENCODE_DIRECT && strcmp(m->data.source, "shd") != 0;
+}
+
 void sm_model_free(sm_model *m) {
     if (!m) return;
-    free_workspaces(m);
+    free_buffers(m);
+    free_scratch(m);
     for (int i = 0; i < m->n_lcs; i++) {
         free(m->lcs[i].param);
         free(m->lcs[i].grad);

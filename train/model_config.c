@@ -257,7 +257,7 @@ int sm_model_from_config(sm_model *m, sm_cfg *c) {
         return rc;
     }
     /* event data is fed as it is; static images under the direct encoder are static */
-    int input_static = m->encoder == SM_ENCODE_DIRECT && strcmp(m->data.source, "shd") != 0;
+    int input_static = sm_model_static_input(m);
     if ((rc = sm_partition(m, input_static))) {
         sm_model_free(m);
         return rc;

@@ -138,8 +138,9 @@ typedef struct {
     sm_partition_params partition;
     sm_placement_params placement;
 
-    /* executor workspaces, sized for max_batch samples */
-    int max_batch;
+    /* single-process executor buffers, sized for max_batch samples; kernel
+     * scratch sized for scratch_batch */
+    int max_batch, scratch_batch;
     int B;                   /* samples in the microbatch in flight */
     int input_static;        /* layer 0's input is the same at every step */
     const float *input;      /* [B,n_in] (static) or [T,B,n_in], not owned */
@@ -148,11 +149,10 @@ typedef struct {
     float *dmem_out;         /* [T,B,K]: dL/dU of the output layer (ce_mem) */
     float *scratch[5];       /* shared LC scratch (current, pooled, gradients) */
     float *conv_work;
-    size_t scratch_floats, conv_work_floats;
+    size_t conv_work_floats;
     float *partial;          /* [R, n_in] one LC's partial input gradient (I2, conv) */
     const float *dpre;       /* the last dense LC backward's op-output gradient (scratch) */
     float *wcols;            /* [max n_weight] weight columns for sm_lc_partial_block */
-    double last_loss;
 } sm_model;
 
 /* Build a model from a config (model., train., data., seed keys), allocate its
@@ -161,8 +161,15 @@ typedef struct {
 int sm_model_from_config(sm_model *m, sm_cfg *cfg);
 void sm_model_free(sm_model *m);
 
-/* Resize workspaces for microbatches of up to max_batch samples. */
+/* Resize the workspaces of the single-process executor (sm_model_forward /
+ * sm_model_backward) for up to max_batch samples; includes the scratch. */
 void sm_model_reserve(sm_model *m, int max_batch);
+/* Resize only the kernels' scratch (what sm_lc_forward_io / sm_lc_backward_io
+ * need): for executors that keep neuron state and activations themselves. */
+void sm_model_reserve_scratch(sm_model *m, int max_batch);
+/* Is layer 0's input the same at every step (direct encoder on static images)?
+ * Then its current is computed once per sample. Event data (shd) never is. */
+int sm_model_static_input(const sm_model *m);
 
 /* Forward through every LC in ascending order. input: [B,n_in] pixels when
  * input_static (the direct encoder: the same current at every step) or

@@ -24,44 +24,29 @@ MODEL_DEFAULTS = dict(beta=0.95, threshold=1.0, reset="subtract", surrogate="ata
 
 
 # ----------------------------------------------------------------------------- spike function
-class AtanSpike(torch.autograd.Function):
-    """S = H(v) (strict, v = U - theta); dS/dU = (a/2) / (1 + (pi*a*v/2)^2)."""
-
-    @staticmethod
-    def forward(ctx, v, alpha):
-        ctx.save_for_backward(v)
-        ctx.alpha = alpha
-        return (v > 0).to(v.dtype)
-
-    @staticmethod
-    def backward(ctx, g):
-        (v,) = ctx.saved_tensors
-        a = ctx.alpha
-        return g * ((a / 2.0) / (1.0 + (math.pi * a / 2.0 * v) ** 2)), None
-
-
-class FastSigmoidSpike(torch.autograd.Function):
-    """S = H(v) (strict); dS/dU = 1 / (1 + k*|v|)^2."""
-
-    @staticmethod
-    def forward(ctx, v, slope):
-        ctx.save_for_backward(v)
-        ctx.slope = slope
-        return (v > 0).to(v.dtype)
-
-    @staticmethod
-    def backward(ctx, g):
-        (v,) = ctx.saved_tensors
-        return g / (1.0 + ctx.slope * v.abs()) ** 2, None
-
-
 def surrogate_grad(kind, v, alpha=2.0, slope=25.0):
-    """dS/dU as a plain function (used by the manual-BPTT self-check)."""
+    """dS/dU at v = U - theta, for tensors or floats: atan (a/2) / (1 + (pi*a*v/2)^2),
+    fast_sigmoid 1 / (1 + k*|v|)^2."""
     if kind == "atan":
         return (alpha / 2.0) / (1.0 + (math.pi * alpha / 2.0 * v) ** 2)
     if kind == "fast_sigmoid":
         return 1.0 / (1.0 + slope * abs(v)) ** 2
     raise ValueError(kind)
+
+
+class Spike(torch.autograd.Function):
+    """S = H(v), strict (fires only when v > 0); the backward is the surrogate."""
+
+    @staticmethod
+    def forward(ctx, v, kind, alpha, slope):
+        ctx.save_for_backward(v)
+        ctx.kind, ctx.alpha, ctx.slope = kind, alpha, slope
+        return (v > 0).to(v.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        (v,) = ctx.saved_tensors
+        return g * surrogate_grad(ctx.kind, v, ctx.alpha, ctx.slope), None, None, None
 
 
 # ----------------------------------------------------------------------------- config
@@ -128,11 +113,7 @@ class LayerSpec:
         return y
 
     def spike(self, v):
-        if self.surrogate == "atan":
-            return AtanSpike.apply(v, self.surrogate_alpha)
-        if self.surrogate == "fast_sigmoid":
-            return FastSigmoidSpike.apply(v, self.surrogate_slope)
-        raise ValueError("surrogate %r" % self.surrogate)
+        return Spike.apply(v, self.surrogate, self.surrogate_alpha, self.surrogate_slope)
 
     def lif(self, cur):
         """cur: [T, B, ...] input current -> (spikes [T,B,...], mem [T,B,...])."""

@@ -1,1 +1,5 @@
 sm_add_test(test_cost SOURCES test_cost.c LIBS sm_placement)
+sm_add_test(test_place_scotch SOURCES test_place_scotch.c LIBS sm_placement)
+sm_add_test(test_rl SOURCES test_rl.c LIBS sm_placement)
+sm_add_test(test_place_search SOURCES test_place_search.c LIBS sm_placement)
+sm_add_test(test_picture SOURCES test_picture.c LIBS sm_placement)

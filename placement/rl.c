@@ -1,0 +1,488 @@
+/* rl.c — the rl placer (sm_place.h): a GCN policy (rl_gcn.c) proposes, for
+ * every LC, a continuous (x, y) Gaussian over the usable mesh; samples are
+ * discretised into placements, costed through the evaluation counter (so a
+ * batch evaluator can spread them over ranks) and the policy is trained by
+ * PPO-clip (or REINFORCE with a moving-average baseline). The best distinct
+ * placements seen, the policy's mean placement and the current placement then
+ * seed the genetic algorithm (sm_ga_run, ConfuciuX's fine-tuning), and a swap
+ * local search (sm_local_search_run) polishes its best. docs/placement.md, "rl".
+ *
+ * Sizes: n = LCs, U = usable cores, K = sampled placements per batch, F, D as
+ * in rl_internal.h.
+ *
+ * The stages of sm_place_rl, with their share of the budget B:
+ *
+ *   stage           share      function                 what it leaves behind
+ *   rollout         <= 5 ev.   anchor_at_best_rollout   state anchored at the best of
+ *                                                        anchor, mean(anchor), mean(mean(..)) ...
+ *   policy training 40 % of B  sm_rl_train              trained policy; pool of the 8 best
+ *                   (incl. the rollout)                  distinct samples
+ *   GA              45 % of B  sm_ga_run                best of a GA seeded with the pool,
+ *                                                        the policy's mean placement, p->current
+ *   local search    the rest   sm_local_search_run      a swap/move local minimum (or budget)
+ *                   less 1
+ *   final check     1          sm_evals_full            the better of it and the pool's best,
+ *                                                        repaired (sm_place_repair)
+ *
+ * Invariants:
+ *   R1  every cost goes through e (sm_evals_*): e.n <= budget at every return.
+ *   R2  everything random comes from splitmix64 states seeded from p->seed, and
+ *       samples are drawn in a fixed order (sample, LC, axis): same seed ⇒ same bits
+ *       (on one machine: OpenBLAS picks its sgemm kernel by CPU).
+ *   R3  discretisation visits LCs in gr->order (memory descending, ties by id),
+ *       each taking the nearest free core to its point (sm_place_nearest_free).
+ *   R4  the state is re-anchored only between batches, so every batch's samples,
+ *       old log-probs and updates see one state.
+ *   R5  costs in the pool and in the final choice include the migration term
+ *       (p->migration_weight); the GA and the local search optimise the cost alone.
+ */
+#define _GNU_SOURCE /* qsort_r */
+#include "rl_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sm_common.h"
+#include "sm_placement.h"
+
+/* ---- the graph state ---------------------------------------------------- */
+
+typedef struct { int col; double w; } adj_entry;
+
+static int by_col(const void *a, const void *b) {
+    const adj_entry *x = a, *y = b;
+    return (x->col > y->col) - (x->col < y->col);
+}
+
+static int by_memory_desc(const void *a, const void *b, void *ctx) {
+    const double *mem = ctx;
+    int i = *(const int *)a, j = *(const int *)b;
+    if (mem[i] != mem[j]) return mem[i] > mem[j] ? -1 : 1;
+    return (i > j) - (i < j);
+}
+
+/* Â = D^-1/2 (A/max A + I) D^-1/2 with A_ij = bytes i→j + bytes j→i. */
+static void build_adjacency(sm_rl_graph *gr, const sm_lc_graph *g) {
+    const int n = g->n;
+    int *cnt = sm_xcalloc((size_t)n + 1, sizeof *cnt);
+    for (int i = 0; i < n; i++)
+        for (int k = g->row[i]; k < g->row[i + 1]; k++) cnt[i]++, cnt[g->col[k]]++;
+    int *start = sm_xmalloc(sizeof *start * ((size_t)n + 1));
+    start[0] = 0;
+    for (int i = 0; i < n; i++) start[i + 1] = start[i] + cnt[i] + 1; /* + the diagonal */
+    adj_entry *ent = sm_xmalloc(sizeof *ent * ((size_t)start[n] + 1));
+    int *fill = sm_xmalloc(sizeof *fill * ((size_t)n + 1));
+    for (int i = 0; i < n; i++) fill[i] = start[i];
+    double amax = 0;
+    for (int i = 0; i < n; i++)
+        for (int k = g->row[i]; k < g->row[i + 1]; k++) {
+            int j = g->col[k];
+            double b = (double)g->bytes[k];
+            ent[fill[i]++] = (adj_entry){j, b};
+            ent[fill[j]++] = (adj_entry){i, b};
+        }
+    for (int i = 0; i < n; i++) ent[fill[i]++] = (adj_entry){i, 0};
+    /* Merge duplicates (i→j and j→i) per row, then normalise. */
+    gr->arow = sm_xmalloc(sizeof *gr->arow * ((size_t)n + 1));
+    gr->acol = sm_xmalloc(sizeof *gr->acol * ((size_t)start[n] + 1));
+    double *val = sm_xmalloc(sizeof *val * ((size_t)start[n] + 1));
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        qsort(ent + start[i], (size_t)(start[i + 1] - start[i]), sizeof *ent, by_col);
+        gr->arow[i] = m;
+        for (int k = start[i]; k < start[i + 1]; k++) {
+            if (m > gr->arow[i] && gr->acol[m - 1] == ent[k].col) {
+                val[m - 1] += ent[k].w;
+            } else {
+                gr->acol[m] = ent[k].col;
+                val[m++] = ent[k].w;
+            }
+        }
+        for (int k = gr->arow[i]; k < m; k++)
+            if (gr->acol[k] != i && val[k] > amax) amax = val[k];
+    }
+    gr->arow[n] = m;
+    double *deg = sm_xcalloc((size_t)n + 1, sizeof *deg);
+    for (int i = 0; i < n; i++)
+        for (int k = gr->arow[i]; k < gr->arow[i + 1]; k++) {
+            val[k] = (amax > 0 ? val[k] / amax : 0) + (gr->acol[k] == i);
+            deg[i] += val[k];
+        }
+    gr->aval = sm_xmalloc(sizeof *gr->aval * ((size_t)m + 1));
+    for (int i = 0; i < n; i++)
+        for (int k = gr->arow[i]; k < gr->arow[i + 1]; k++)
+            gr->aval[k] = (float)(val[k] / sqrt(deg[i] * deg[gr->acol[k]]));
+    free(cnt), free(start), free(ent), free(fill), free(val), free(deg);
+}
+
+void sm_rl_graph_reanchor(sm_rl_graph *gr, const sm_place_problem *p, const int32_t *lc_core) {
+    const int w = p->mesh->mesh_w;
+    for (int i = 0; i < gr->n; i++) {
+        gr->anchor_core[i] = lc_core[i];
+        float ax = (float)((lc_core[i] % w + 0.5) / gr->box_w), ay = (float)((lc_core[i] / w + 0.5) / gr->box_h);
+        gr->anchor[i * 2] = ax, gr->anchor[i * 2 + 1] = ay;
+        gr->anchor_logit[i * 2] = logf(ax / (1 - ax));
+        gr->anchor_logit[i * 2 + 1] = logf(ay / (1 - ay));
+        gr->x[(size_t)i * SM_RL_FEATURES + 5] = ax;
+        gr->x[(size_t)i * SM_RL_FEATURES + 6] = ay;
+    }
+}
+
+void sm_rl_graph_build(sm_rl_graph *gr, const sm_place_problem *p, const sm_evals *e, const int32_t *anchor) {
+    const sm_lc_graph *g = p->g;
+    const int n = g->n, w = p->mesh->mesh_w, u = sm_place_usable(p), F = SM_RL_FEATURES;
+    memset(gr, 0, sizeof *gr);
+    gr->n = n;
+    gr->box_w = u < w ? u : w;
+    gr->box_h = (u + w - 1) / w;
+    size_t n1 = (size_t)(n > 0 ? n : 1);
+    gr->x = sm_falloc(n1 * F);
+    gr->anchor_core = sm_xmalloc(sizeof *gr->anchor_core * n1);
+    gr->anchor = sm_falloc(n1 * 2);
+    gr->anchor_logit = sm_falloc(n1 * 2);
+    gr->order = sm_xmalloc(sizeof *gr->order * n1);
+    /* Node features, each normalised so that any graph size reads alike. */
+    double *in = sm_xcalloc(n1, sizeof *in), *out = sm_xcalloc(n1, sizeof *out);
+    for (int i = 0; i < n; i++)
+        for (int k = g->row[i]; k < g->row[i + 1]; k++) out[i] += (double)g->bytes[k], in[g->col[k]] += (double)g->bytes[k];
+    double cmax = 0, inmax = 0, outmax = 0, lmax = 0;
+    for (int i = 0; i < n; i++) {
+        if (g->compute[i] > cmax) cmax = g->compute[i];
+        if (log1p(in[i]) > inmax) inmax = log1p(in[i]);
+        if (log1p(out[i]) > outmax) outmax = log1p(out[i]);
+        if (g->layer[i] > lmax) lmax = g->layer[i];
+    }
+    for (int i = 0; i < n; i++) {
+        float *x = gr->x + (size_t)i * F;
+        x[0] = (float)(cmax > 0 ? g->compute[i] / cmax : 0);
+        x[1] = (float)(p->mesh->core_memory > 0 ? g->memory[i] / p->mesh->core_memory : 0);
+        x[2] = (float)(inmax > 0 ? log1p(in[i]) / inmax : 0);
+        x[3] = (float)(outmax > 0 ? log1p(out[i]) / outmax : 0);
+        x[4] = (float)(lmax > 0 ? g->layer[i] / lmax : 0);
+        x[7] = 1.0f; /* x[5], x[6]: the anchor, below */
+    }
+    free(in), free(out);
+    int32_t *seq = NULL;
+    if (!anchor) anchor = p->current;
+    if (!anchor) {
+        seq = sm_xmalloc(sizeof *seq * n1);
+        sm_place_sequential(seq, n, u);
+        anchor = seq;
+    }
+    sm_rl_graph_reanchor(gr, p, anchor);
+    free(seq);
+    build_adjacency(gr, g);
+    for (int i = 0; i < n; i++) gr->order[i] = i;
+    qsort_r(gr->order, (size_t)n, sizeof *gr->order, by_memory_desc, g->memory);
+    if (p->current && p->migration_weight > 0) {
+        gr->current = p->current;
+        gr->mig_scale = p->migration_weight / (e->ref.hop_bytes > 0 ? e->ref.hop_bytes : 1.0);
+    }
+}
+
+void sm_rl_graph_free(sm_rl_graph *gr) {
+    free(gr->x), free(gr->anchor_core), free(gr->anchor), free(gr->anchor_logit);
+    free(gr->arow), free(gr->acol), free(gr->aval), free(gr->order);
+    memset(gr, 0, sizeof *gr);
+}
+
+double sm_rl_with_migration(const sm_rl_graph *gr, const sm_lc_graph *g, const int32_t *lc_core, double cost) {
+    if (!gr->current) return cost;
+    double moved = 0;
+    for (int i = 0; i < g->n; i++)
+        if (lc_core[i] != gr->current[i]) moved += g->memory[i];
+    return cost + gr->mig_scale * moved;
+}
+
+/* ---- actions ------------------------------------------------------------ */
+
+static double clampd(double v, double lo, double hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+void sm_rl_discretise(const sm_place_problem *p, const sm_rl_graph *gr, const float *a, int32_t *lc_core,
+                      int *load, double *mem) {
+    const int u = sm_place_usable(p);
+    memset(load, 0, sizeof *load * (size_t)u);
+    memset(mem, 0, sizeof *mem * (size_t)u);
+    for (int k = 0; k < gr->n; k++) {
+        int i = gr->order[k];
+        double x = clampd(a[i * 2] * gr->box_w - 0.5, 0, gr->box_w - 1);
+        double y = clampd(a[i * 2 + 1] * gr->box_h - 0.5, 0, gr->box_h - 1);
+        int c = sm_place_nearest_free(p, x, y, p->g->memory[i], load, mem);
+        lc_core[i] = c;
+        load[c]++;
+        mem[c] += p->g->memory[i];
+    }
+}
+
+void sm_rl_mean_placement(const sm_place_problem *p, const sm_rl_policy *pol, const sm_rl_graph *gr,
+                          int32_t *lc_core) {
+    const int u = sm_place_usable(p);
+    sm_rl_cache c;
+    sm_rl_cache_init(&c, gr->n);
+    sm_rl_forward(pol, gr, &c);
+    int *load = sm_xmalloc(sizeof *load * (size_t)u);
+    double *mem = sm_xmalloc(sizeof *mem * (size_t)u);
+    sm_rl_discretise(p, gr, c.mu, lc_core, load, mem);
+    free(load), free(mem);
+    sm_rl_cache_free(&c);
+}
+
+/* ---- the pool of best distinct placements ------------------------------- */
+
+void sm_rl_pool_init(sm_rl_pool *pool, int n, int cap) {
+    pool->n = n, pool->cap = cap, pool->count = 0;
+    pool->lc_core = sm_xmalloc(sizeof *pool->lc_core * (size_t)cap * (size_t)(n > 0 ? n : 1));
+    pool->cost = sm_xmalloc(sizeof *pool->cost * (size_t)cap);
+}
+
+void sm_rl_pool_free(sm_rl_pool *pool) {
+    free(pool->lc_core), free(pool->cost);
+    memset(pool, 0, sizeof *pool);
+}
+
+void sm_rl_pool_add(sm_rl_pool *pool, const int32_t *lc_core, double cost) {
+    const size_t n = (size_t)pool->n;
+    if (pool->count == pool->cap && cost >= pool->cost[pool->count - 1]) return;
+    for (int k = 0; k < pool->count; k++)
+        if (!memcmp(pool->lc_core + k * n, lc_core, n * sizeof *lc_core)) return;
+    int k = pool->count < pool->cap ? pool->count++ : pool->cap - 1;
+    for (; k > 0 && pool->cost[k - 1] > cost; k--) { /* keep ascending; ties: the earlier first */
+        pool->cost[k] = pool->cost[k - 1];
+        memcpy(pool->lc_core + k * n, pool->lc_core + (k - 1) * n, n * sizeof *lc_core);
+    }
+    pool->cost[k] = cost;
+    memcpy(pool->lc_core + k * n, lc_core, n * sizeof *lc_core);
+}
+
+/* ---- training ----------------------------------------------------------- */
+
+sm_rl_train_opts sm_rl_train_defaults(sm_rl_algorithm algo) {
+    sm_rl_train_opts o;
+    o.algo = algo;
+    o.epochs = 4;
+    o.minibatch = 8;
+    o.lr = 3e-3f;
+    o.clip_eps = 0.2;
+    o.baseline_decay = 0.9;
+    o.entropy = 0.02;
+    if (algo == SM_RL_REINFORCE) {
+        o.batch = 8;     /* one update per batch: small batches, more updates */
+        o.reanchor = 5;  /* every 40 samples */
+    } else {
+        o.batch = 32;    /* 4 epochs x 4 minibatches = 16 updates per batch */
+        o.reanchor = 3;  /* every 96 samples */
+    }
+    return o;
+}
+
+/* A standard normal (Box–Muller; one draw per call keeps the order simple). */
+static double gaussian(uint64_t *s) {
+    double u1 = sm_prng_uniform(s), u2 = sm_prng_uniform(s);
+    if (u1 < 1e-300) u1 = 1e-300;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+/* One gradient step of the surrogate on samples idx [m] of the batch. */
+static void update(sm_rl_policy *pol, const sm_rl_graph *gr, sm_rl_cache *c, const sm_rl_train_opts *o,
+                   const int *idx, int m, const float *a, const double *old_lp, const double *adv, float *ma,
+                   double *mlp, double *madv, float *dmu, float *grad) {
+    const size_t n = (size_t)gr->n;
+    for (int k = 0; k < m; k++) {
+        memcpy(ma + k * n * 2, a + (size_t)idx[k] * n * 2, sizeof *ma * n * 2);
+        memcpy(mlp + k * n, old_lp + (size_t)idx[k] * n, sizeof *mlp * n);
+        madv[k] = adv[idx[k]];
+    }
+    double sigma[2], dls[2] = {0, 0};
+    sm_rl_forward(pol, gr, c);
+    sm_rl_sigma(pol, gr, sigma);
+    sm_rl_surrogate(o->algo, c->mu, sigma, gr->n, m, ma, mlp, madv, o->clip_eps, dmu, dls);
+    memset(grad, 0, sizeof *grad * SM_RL_PARAMS);
+    sm_rl_backward(pol, gr, c, dmu, grad);
+    grad[SM_RL_LOGSTD_OFFSET] += (float)dls[0];
+    grad[SM_RL_LOGSTD_OFFSET + 1] += (float)dls[1];
+    /* entropy bonus: −β Σ_d log_std_d (the Gaussian's entropy per LC, up to a constant) */
+    grad[SM_RL_LOGSTD_OFFSET] -= (float)o->entropy;
+    grad[SM_RL_LOGSTD_OFFSET + 1] -= (float)o->entropy;
+    sm_rl_adam(pol, grad, o->lr);
+}
+
+int sm_rl_train(sm_evals *e, sm_rl_policy *pol, sm_rl_graph *gr, const sm_rl_train_opts *o, long budget,
+                uint64_t *prng, sm_rl_pool *pool) {
+    const sm_place_problem *p = e->p;
+    const int n = gr->n, u = sm_place_usable(p);
+    int K = o->batch;
+    if (budget < K) K = (int)budget;
+    if (K < 2 || n == 0) return SM_OK;
+    const long iters = budget / K;
+    const size_t nn = (size_t)n;
+    float *a = sm_falloc((size_t)K * nn * 2), *ma = sm_falloc((size_t)K * nn * 2), *dmu = sm_falloc(nn * 2);
+    float *grad = sm_falloc(SM_RL_PARAMS);
+    int32_t *pl = sm_xmalloc(sizeof *pl * (size_t)K * nn);
+    double *cost = sm_xmalloc(sizeof *cost * (size_t)K), *adv = sm_xmalloc(sizeof *adv * (size_t)K);
+    double *madv = sm_xmalloc(sizeof *madv * (size_t)K);
+    double *old_lp = sm_xmalloc(sizeof *old_lp * (size_t)K * nn), *mlp = sm_xmalloc(sizeof *mlp * (size_t)K * nn);
+    int *load = sm_xmalloc(sizeof *load * (size_t)u), *idx = sm_xmalloc(sizeof *idx * (size_t)K);
+    double *mem = sm_xmalloc(sizeof *mem * (size_t)u);
+    sm_rl_cache c;
+    sm_rl_cache_init(&c, n);
+    int rc = SM_OK;
+    for (long it = 0; it < iters; it++) {
+        if (o->reanchor > 0 && it > 0 && it % o->reanchor == 0 && pool->count > 0 &&
+            memcmp(pool->lc_core, gr->anchor_core, nn * sizeof *pl))
+            sm_rl_graph_reanchor(gr, p, pool->lc_core);
+        /* Sample K actions in the order (sample, LC, axis) and discretise them (R2, R3). */
+        double sigma[2];
+        sm_rl_forward(pol, gr, &c);
+        sm_rl_sigma(pol, gr, sigma);
+        for (int s = 0; s < K; s++) {
+            float *as = a + (size_t)s * nn * 2;
+            for (int i = 0; i < n; i++)
+                for (int d = 0; d < 2; d++) as[i * 2 + d] = (float)(c.mu[i * 2 + d] + sigma[d] * gaussian(prng));
+            sm_rl_discretise(p, gr, as, pl + (size_t)s * nn, load, mem);
+            sm_rl_logprob(c.mu, sigma, as, n, old_lp + (size_t)s * nn);
+        }
+        if ((rc = sm_evals_batch(e, K, pl, cost)) != SM_OK) break;
+        double mean = 0, var = 0;
+        for (int s = 0; s < K; s++) {
+            double cm = sm_rl_with_migration(gr, p->g, pl + (size_t)s * nn, cost[s]);
+            sm_rl_pool_add(pool, pl + (size_t)s * nn, cm);
+            adv[s] = sm_cost_reward(cm, e->ref.cost); /* the reward, for now */
+            mean += adv[s] / K;
+        }
+        for (int s = 0; s < K; s++) var += (adv[s] - mean) * (adv[s] - mean) / K;
+        if (o->algo == SM_RL_REINFORCE) {
+            /* A = (r − b) / batch std, b the moving average of the batch mean reward
+             * (before this batch); the scale keeps the entropy bonus commensurate. */
+            double sd = sqrt(var);
+            if (!pol->have_baseline) pol->baseline = (float)mean, pol->have_baseline = 1;
+            for (int s = 0; s < K; s++) adv[s] = sd > 1e-12 ? (adv[s] - pol->baseline) / sd : 0;
+            pol->baseline = (float)(o->baseline_decay * pol->baseline + (1 - o->baseline_decay) * mean);
+            for (int s = 0; s < K; s++) idx[s] = s;
+            update(pol, gr, &c, o, idx, K, a, old_lp, adv, ma, mlp, madv, dmu, grad);
+            continue;
+        }
+        /* PPO: A = (r − batch mean) / batch std; `epochs` shuffled passes of minibatches. */
+        double sd = sqrt(var);
+        pol->baseline = (float)(o->baseline_decay * pol->baseline + (1 - o->baseline_decay) * mean);
+        for (int s = 0; s < K; s++) adv[s] = sd > 1e-12 ? (adv[s] - mean) / sd : 0;
+        int mb = o->minibatch < K ? o->minibatch : K;
+        for (int ep = 0; ep < o->epochs; ep++) {
+            for (int s = 0; s < K; s++) idx[s] = s;
+            for (int s = K - 1; s > 0; s--) {
+                int r = sm_prng_below(prng, s + 1), t = idx[s];
+                idx[s] = idx[r], idx[r] = t;
+            }
+            for (int s0 = 0; s0 + mb <= K; s0 += mb)
+                update(pol, gr, &c, o, idx + s0, mb, a, old_lp, adv, ma, mlp, madv, dmu, grad);
+        }
+    }
+    sm_rl_cache_free(&c);
+    free(a), free(ma), free(dmu), free(grad), free(pl), free(cost), free(adv), free(madv);
+    free(old_lp), free(mlp), free(load), free(idx), free(mem);
+    return rc;
+}
+
+/* ---- the method ---------------------------------------------------------- */
+
+/* The policy as an improvement operator: a0 = the anchor, a(k+1) = the mean
+ * placement of the policy anchored at a(k), until a step changes nothing or
+ * SM_RL_ANCHOR_STEPS steps; every distinct a(k) is evaluated (one batch, at most
+ * SM_RL_ANCHOR_STEPS + 1 evaluations) and goes to the pool, and the state is
+ * re-anchored at the best. A fresh policy proposes a0 again (G3) and costs one
+ * evaluation; a trained one replays what it learned. SM_OK or SM_EFAIL. */
+#define SM_RL_ANCHOR_STEPS 4
+static int anchor_at_best_rollout(sm_evals *e, const sm_rl_policy *pol, sm_rl_graph *gr, sm_rl_pool *pool) {
+    const sm_place_problem *p = e->p;
+    const size_t n = (size_t)gr->n;
+    int32_t *a = sm_xmalloc(sizeof *a * n * (SM_RL_ANCHOR_STEPS + 1));
+    double cost[SM_RL_ANCHOR_STEPS + 1];
+    memcpy(a, gr->anchor_core, sizeof *a * n);
+    int k = 1;
+    for (; k <= SM_RL_ANCHOR_STEPS; k++) {
+        sm_rl_mean_placement(p, pol, gr, a + k * n);
+        if (!memcmp(a + k * n, a + (k - 1) * n, sizeof *a * n)) break;
+        sm_rl_graph_reanchor(gr, p, a + k * n);
+    }
+    if (k > sm_evals_left(e)) k = (int)sm_evals_left(e);
+    int rc = k > 0 ? sm_evals_batch(e, k, a, cost) : SM_OK;
+    int best = 0;
+    for (int j = 0; rc == SM_OK && j < k; j++) {
+        cost[j] = sm_rl_with_migration(gr, p->g, a + j * n, cost[j]);
+        sm_rl_pool_add(pool, a + j * n, cost[j]);
+        if (cost[j] < cost[best]) best = j;
+    }
+    sm_rl_graph_reanchor(gr, p, a + best * n);
+    free(a);
+    return rc;
+}
+
+int sm_place_rl(const sm_place_problem *p, int32_t *lc_core, long *evals) {
+    const sm_lc_graph *g = p->g;
+    const int n = g->n;
+    const size_t nn = (size_t)(n > 0 ? n : 1);
+    *evals = 0;
+    sm_evals e;
+    int rc = sm_evals_init(&e, p);
+    if (rc) return rc;
+    if (n == 0) return SM_OK;
+    sm_rl_policy *pol = p->policy ? p->policy : sm_rl_policy_new(p->seed);
+    sm_rl_graph gr;
+    sm_rl_graph_build(&gr, p, &e, NULL);
+    uint64_t prng = p->seed ^ 0x726c2d73616d706cull; /* "rl-sampl" */
+    const long B = e.budget, train_budget = B * 40 / 100, ga_budget = B * 45 / 100;
+    sm_rl_pool pool;
+    sm_rl_pool_init(&pool, n, 8);
+    int32_t *seeds = sm_xmalloc(sizeof *seeds * nn * 10), *best = sm_xmalloc(sizeof *best * nn);
+    double t0 = sm_wall_seconds();
+
+    sm_rl_train_opts o = sm_rl_train_defaults(p->rl_algorithm);
+    if (train_budget >= 2 * (SM_RL_ANCHOR_STEPS + 1)) {
+        rc = anchor_at_best_rollout(&e, pol, &gr, &pool);
+        if (rc) goto done;
+    }
+    rc = sm_rl_train(&e, pol, &gr, &o, train_budget - e.n, &prng, &pool);
+    if (rc) goto done;
+    if (p->progress)
+        fprintf(stderr, "rl: policy trained, %ld evaluations, best %.6g (%.1f s)\n", e.n,
+                pool.count ? pool.cost[0] : NAN, sm_wall_seconds() - t0);
+
+    /* GA seeds: the pool (best first), the policy's mean placement, the current one. */
+    int ns = pool.count;
+    memcpy(seeds, pool.lc_core, sizeof *seeds * nn * (size_t)ns);
+    sm_rl_mean_placement(p, pol, &gr, seeds + (size_t)ns * nn);
+    ns++;
+    if (p->current) memcpy(seeds + (size_t)ns++ * nn, p->current, sizeof *seeds * nn);
+    memcpy(best, seeds, sizeof *best * nn);
+    double best_cost = pool.count ? pool.cost[0] : INFINITY;
+    long ga = ga_budget < sm_evals_left(&e) - 1 ? ga_budget : sm_evals_left(&e) - 1;
+    if (ga >= 2 * ns) {
+        rc = sm_ga_run(&e, seeds, ns, ga, p->seed ^ 0x726c2d67615f5f5full /* "rl-ga___" */, best);
+        if (rc) goto done;
+        if (p->progress)
+            fprintf(stderr, "rl: GA done, %ld evaluations, best %.6g (%.1f s)\n", e.n, e.best,
+                    sm_wall_seconds() - t0);
+    }
+    long ls = sm_evals_left(&e) - 1;
+    if (ls > 0) sm_local_search_run(&e, best, ls);
+    /* Keep what the GA and the local search returned only if it beats the pool's best. */
+    if (sm_evals_left(&e) >= 1) {
+        double c = sm_rl_with_migration(&gr, g, best, sm_evals_full(&e, best, NULL));
+        if (c <= best_cost || !pool.count) best_cost = c;
+        else memcpy(best, pool.lc_core, sizeof *best * nn);
+    } else if (pool.count) {
+        memcpy(best, pool.lc_core, sizeof *best * nn);
+    }
+    memcpy(lc_core, best, sizeof *lc_core * nn);
+    sm_place_repair(p, lc_core);
+    if (p->progress)
+        fprintf(stderr, "rl: done, %ld evaluations, cost %.6g (%.1f s)\n", e.n, best_cost, sm_wall_seconds() - t0);
+done:
+    *evals = e.n;
+    sm_rl_pool_free(&pool);
+    sm_rl_graph_free(&gr);
+    free(seeds), free(best);
+    if (!p->policy) sm_rl_policy_free(pol);
+    return rc;
+}

@@ -16,6 +16,9 @@ static const char USAGE[] =
     "  train   -c CONFIG [--set key.path=value ...] [--out DIR] [--resume CKPT]\n"
     "  eval    -c CONFIG --checkpoint CKPT [--set key.path=value ...]\n"
     "  grad    -c CONFIG --checkpoint CKPT --batch BATCH.h5 --out GRADS.h5 [--set ...]\n"
+    "  place   (-c CONFIG [--stats METRICS.h5] | --graph GRAPH.h5) --method NAME[,NAME...]\n"
+    "          [--budget EVALS] [--seed S] [--out PLACEMENT.h5] [--png MAP.png]\n"
+    "  report  RUN_DIR [--out DIR]   (PNG figures of a run)\n"
     "  bench   -c CONFIG [--schedules LIST] [--ranks LIST] [--batches N]   (without mpirun)\n"
     "\n"
     "`spikemesh COMMAND --help` describes one command. Exit status: 0 success,\n"
@@ -40,7 +43,10 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "train")) rc = sm_cmd_train(argc - 1, argv + 1);
     else if (!strcmp(cmd, "eval")) rc = sm_cmd_eval(argc - 1, argv + 1);
     else if (!strcmp(cmd, "grad")) rc = sm_cmd_grad(argc - 1, argv + 1);
-    else rc = sm_error("unknown command '%s' (expected train, eval, grad or bench; see spikemesh --help)", cmd);
+    else if (!strcmp(cmd, "place")) rc = sm_cmd_place(argc - 1, argv + 1);
+    else if (!strcmp(cmd, "report")) rc = sm_cmd_report(argc - 1, argv + 1);
+    else rc = sm_error("unknown command '%s' (expected train, eval, grad, place, report or bench; see "
+                       "spikemesh --help)", cmd);
     if (rc > 0 && sm_cli_rank() == 0) fprintf(stderr, "spikemesh %s: %s\n", cmd, sm_errmsg());
     if (rc < 0) rc = SM_OK; /* --help */
     if (rc == SM_EFAIL) MPI_Abort(MPI_COMM_WORLD, 1);

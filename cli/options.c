@@ -38,6 +38,11 @@ static int parse(int argc, char **argv, const char *usage, const char *const *al
         {"checkpoint", required_argument, 0, 'k'}, {"batch", required_argument, 0, 'b'},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
         {"dry-run", no_argument, 0, 'd'},
+        {"graph", required_argument, 0, 'G'},   {"stats", required_argument, 0, 'S'},
+        {"method", required_argument, 0, 'm'},  {"budget", required_argument, 0, 'B'},
+        {"seed", required_argument, 0, 'e'},    {"png", required_argument, 0, 'p'},
+        {"graph-out", required_argument, 0, 'g'}, {"csv", required_argument, 0, 'v'},
+        {"trace", required_argument, 0, 't'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->sets = sm_xcalloc((size_t)argc + 1, sizeof(char *));
@@ -55,6 +60,15 @@ static int parse(int argc, char **argv, const char *usage, const char *const *al
         case 'b': name = "batch"; o->batch = optarg; break;
         case 'q': name = "quiet"; o->quiet = 1; break;
         case 'd': name = "dry-run"; o->dry_run = 1; break;
+        case 'G': name = "graph"; o->graph = optarg; break;
+        case 'S': name = "stats"; o->stats = optarg; break;
+        case 'm': name = "method"; o->method = optarg; break;
+        case 'B': name = "budget"; o->budget = optarg; break;
+        case 'e': name = "seed"; o->seed = optarg; break;
+        case 'p': name = "png"; o->png = optarg; break;
+        case 'g': name = "graph-out"; o->graph_out = optarg; break;
+        case 'v': name = "csv"; o->csv = optarg; break;
+        case 't': name = "trace"; o->trace = optarg; break;
         case 'h':
             if (sm_cli_rank() == 0) fputs(usage, stdout);
             return -1;

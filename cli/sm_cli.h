@@ -7,6 +7,7 @@
 #include "sm_config.h"
 #include "sm_data.h"
 #include "sm_model.h"
+#include "sm_place.h"
 
 /* Options common to the subcommands. */
 typedef struct {
@@ -19,6 +20,8 @@ typedef struct {
     const char *batch;         /* --batch */
     int quiet;                 /* -q: no progress */
     int dry_run;               /* --dry-run: print the LC table and the placement, exit */
+    /* place */
+    const char *graph, *stats, *method, *budget, *seed, *png, *graph_out, *csv, *trace;
 } sm_cli_options;
 
 /* Load -c CONFIG, apply --set overrides in order, build the model, and reject
@@ -50,6 +53,8 @@ int sm_cmd_train(int argc, char **argv);
 int sm_cmd_eval(int argc, char **argv);
 int sm_cmd_grad(int argc, char **argv);
 int sm_cmd_bench(int argc, char **argv);
+int sm_cmd_place(int argc, char **argv);
+int sm_cmd_report(int argc, char **argv);
 
 /* Parse options for a subcommand: `allowed` lists the long names it takes
  * ("config", "set", "out", "resume", "checkpoint", "batch", "quiet", "dry-run").
@@ -57,6 +62,26 @@ int sm_cmd_bench(int argc, char **argv);
  * non-zero return nothing is left allocated; on SM_OK free o->sets after use. */
 int sm_cli_parse(int argc, char **argv, const char *usage, const char *const *allowed,
                  sm_cli_options *o);
+
+/* Candidate evaluation over all ranks (place_mpi.c): rank 0 passes
+ * sm_mpi_eval_batch as sm_place_problem.batch_eval and calls sm_mpi_eval_stop
+ * when the placer is done; the other ranks call sm_mpi_eval_serve meanwhile. */
+typedef struct {
+    const sm_lc_graph *g;
+    const sm_mesh *mesh;
+    sm_cost_weights w;
+    sm_cost_figures ref;
+    int rank, size;
+} sm_mpi_eval;
+void sm_mpi_eval_init(sm_mpi_eval *e, const sm_lc_graph *g, const sm_mesh *mesh, const sm_cost_weights *w,
+                      const sm_cost_figures *ref);
+int sm_mpi_eval_batch(void *ctx, int k, const int32_t *placements, double *costs);
+void sm_mpi_eval_serve(sm_mpi_eval *e);
+void sm_mpi_eval_stop(sm_mpi_eval *e);
+
+/* A PNG map of placement p (per-core compute and memory, XY link loads). */
+int sm_place_write_map(const char *path, const sm_lc_graph *g, const sm_mesh *mesh, const int32_t *p,
+                       const char *title);
 
 /* printf to stdout on rank 0 only. */
 void sm_print0(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -7,7 +7,12 @@
 /* Columns of metrics.h5; validation_* are NaN when data.validation is 0. */
 enum { SM_M_TRAIN_LOSS, SM_M_TRAIN_ACC, SM_M_TEST_LOSS, SM_M_TEST_ACC, SM_M_LR, SM_M_WALL,
        SM_M_RATE, SM_M_VAL_LOSS, SM_M_VAL_ACC, SM_M_EMULATED, SM_M_COMM_SHARE, SM_M_FWD_BYTES,
-       SM_M_BWD_BYTES, SM_M_COMPUTE, SM_M_RANKS, SM_METRIC_COLUMNS };
+       SM_M_BWD_BYTES, SM_M_COMPUTE, SM_M_RANKS,
+       /* placement (train's placer, docs/placement.md "Online"): the predicted epoch time of
+        * the placement used, whether its measured core-pair traffic equalled the prediction
+        * exactly (1/0), the measured hop-bytes, and the LCs and bytes migrated after the epoch */
+       SM_M_PREDICTED, SM_M_TRAFFIC_MATCH, SM_M_HOP_BYTES, SM_M_MIGRATED_LCS, SM_M_MIGRATED_BYTES,
+       SM_METRIC_COLUMNS };
 
 
 
@@ -24,6 +29,8 @@ typedef struct {
     double *core_messages;          /* [n_stats][n_cores][n_cores] */
     double *lc_bytes;               /* [n_stats][n_lcs][n_lcs] */
     int32_t *placement;             /* [n_stats][n_lcs] the placement used */
+    double *predicted_core_bytes;   /* [n_stats][n_cores][n_cores] traffic predicted for it */
+    int mesh_w, mesh_h;             /* root attributes (0: not known) */
 } sm_metrics;
 
 void sm_metrics_append(sm_metrics *mt, int epoch, const double *row);
@@ -31,6 +38,11 @@ void sm_metrics_append(sm_metrics *mt, int epoch, const double *row);
 #include "sm_executor.h"
 void sm_metrics_append_stats(sm_metrics *mt, int epoch, const sm_epoch_stats *st,
                              const int32_t *lc_core, int n_lcs, int n_cores);
+/* The traffic per core pair [R·R] predicted for the last appended epoch. */
+void sm_metrics_set_predicted(sm_metrics *mt, const double *core_bytes);
+/* Read the /stats matrices of a metrics.h5 (all epochs) into mt (after
+ * sm_metrics_load, or into a zeroed mt). SM_EINPUT naming the file on a bad shape. */
+int sm_metrics_load_stats(sm_metrics *mt, const char *path);
 /* Atomic rewrite of the whole file. */
 int sm_metrics_save(const sm_metrics *mt, const char *path, const char *config, uint64_t seed);
 /* Read an existing metrics.h5, keeping the rows of epochs < max_epochs (a resume). */

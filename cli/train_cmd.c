@@ -28,6 +28,7 @@
 #include "sm_migrate.h"
 #include "sm_partition.h"
 #include "sm_placement.h"
+#include "sm_replacer.h"
 
 static const char USAGE[] =
     "usage: spikemesh train -c CONFIG [--set key.path=value ...] [--out DIR] [--resume CKPT] [-q]\n"
@@ -118,6 +119,7 @@ int sm_cmd_train(int argc, char **argv) {
     sm_comm comm = {0};
     sm_executor *exec = NULL;
     int32_t *placement = NULL;
+    sm_replacer placer = {0};
 
     if ((rc = sm_cli_setup(&o, &cfg, &model))) goto done;
     if (o.dry_run) { /* the partition and placement, without data or training */
@@ -193,10 +195,8 @@ int sm_cmd_train(int argc, char **argv) {
     /* the chip, the placement and the executor's own checks, also before any file */
     if ((rc = sm_comm_init(&comm, MPI_COMM_WORLD, &model.chip, model.n_lcs))) goto done;
     placement = sm_xcalloc((size_t)model.n_lcs, sizeof(int32_t));
-    if (*model.placement.file)
-        rc = sm_placement_read(model.placement.file, placement, model.n_lcs, comm.size);
-    else
-        sm_place_sequential(placement, model.n_lcs, comm.size);
+    if ((rc = sm_replacer_init(&placer, &model, train.n, comm.size))) goto done;
+    rc = sm_replacer_initial(&placer, placement);
     if (!rc) rc = sm_comm_set_placement(&comm, placement);
     if (!rc) rc = sm_executor_new(&exec, &model, &comm, &train);
     if (rc) goto done;
@@ -238,6 +238,10 @@ int sm_cmd_train(int argc, char **argv) {
         rc = sm_executor_epoch(exec, epoch, total_steps, &st, on_progress, &pc);
         sm_progress_end(prog);
         if ((rc = agree(rc))) goto done;
+        /* the placement this epoch ran on, before a re-placement changes it */
+        memcpy(placement, comm.lc_core, sizeof(int32_t) * (size_t)model.n_lcs);
+        sm_replace_report rep;
+        if ((rc = agree(sm_replacer_after_epoch(&placer, epoch, &st, &comm, &rep)))) goto done;
         /* rank 0 evaluates and writes: it needs every LC's current state */
         if ((rc = agree(sm_gather_state(&comm, &model, 0)))) goto done;
         if (root) {
@@ -254,9 +258,14 @@ int sm_cmd_train(int argc, char **argv) {
                                              val_acc, st.emulated_seconds,
                                              comm_share,
                                              st.forward_bytes, st.backward_bytes,
-                                             st.compute_seconds, (double)comm.size};
+                                             st.compute_seconds, (double)comm.size,
+                                             rep.predicted_time, rep.traffic_match < 0 ? NAN : rep.traffic_match,
+                                             rep.hop_bytes, rep.migrated_lcs, rep.migrated_bytes};
             sm_metrics_append(&metrics, epoch, row);
-            sm_metrics_append_stats(&metrics, epoch, &st, comm.lc_core, model.n_lcs, comm.size);
+            sm_metrics_append_stats(&metrics, epoch, &st, placement, model.n_lcs, comm.size);
+            if (rep.predicted_core_bytes) sm_metrics_set_predicted(&metrics, rep.predicted_core_bytes);
+            metrics.mesh_w = model.chip.mesh_w;
+            metrics.mesh_h = model.chip.mesh_h;
             char val[64] = "";
             if (validation.n) snprintf(val, sizeof val, "  val acc %.2f%%", 100 * val_acc);
             sm_print0("epoch %d/%d  train loss %.4f acc %.2f%%%s  test loss %.4f acc %.2f%%  lr %.2g  "
@@ -264,8 +273,28 @@ int sm_cmd_train(int argc, char **argv) {
                       st.loss, 100 * st.accuracy, val, test_loss, 100 * test_acc, st.last_lr,
                       st.wall_seconds, st.samples / st.wall_seconds, st.emulated_seconds,
                       st.samples / st.emulated_seconds);
+            if (comm.size > 1)
+                sm_print0("  placement: measured traffic %s the prediction; hop-bytes %.4g; predicted %.3g s, "
+                          "emulated %.3g s\n", rep.traffic_match ? "equals" : "DIFFERS FROM", rep.hop_bytes,
+                          rep.predicted_time, st.emulated_seconds);
+            if (rep.considered)
+                sm_print0("  re-placement (%s, %ld evaluations, %.2f s): cost %.4f -> %.4f, predicted epoch "
+                          "%.4g -> %.4g s, migration %.3g s: %s\n", model.placement.method, rep.evaluations,
+                          rep.placer_seconds, rep.current_cost, rep.new_cost, rep.current_time, rep.new_time,
+                          rep.migration_seconds,
+                          rep.replaced ? "migrated"
+                          : rep.better ? "kept (the time gained does not pay for the migration)"
+                                       : "kept (nothing cheaper found)");
+            if (rep.replaced)
+                sm_print0("  migrated %d logical cores (%.3g MB, checksums verified)\n", rep.migrated_lcs,
+                          rep.migrated_bytes / 1e6);
             snprintf(path, sizeof path, "%s/metrics.h5", out);
             rc = sm_metrics_save(&metrics, path, sm_cfg_text(cfg), model.seed);
+            if (!rc && rep.considered) {
+                snprintf(path, sizeof path, "%s/place_trace.h5", out);
+                const char *name = model.placement.method;
+                rc = sm_place_trace_write(path, 1, &name, &placer.trace);
+            }
             int every = model.train.checkpoint_every;
             if (!rc && (epoch + 1 == epochs || (every > 0 && (epoch + 1) % every == 0))) {
                 snprintf(path, sizeof path, "%s/checkpoint.h5", out);
@@ -273,11 +302,19 @@ int sm_cmd_train(int argc, char **argv) {
             }
         }
         if ((rc = agree(rc))) goto done;
+        /* after a migration the executor's local LC lists follow the new placement; it
+         * is rebuilt only now because st (read above) points into its buffers */
+        if (rep.replaced) {
+            sm_executor_free(exec);
+            exec = NULL;
+            if ((rc = agree(sm_executor_new(&exec, &model, &comm, &train)))) goto done;
+        }
     }
     sm_print0("outputs: %s/metrics.h5, %s/checkpoint.h5, %s/config.yaml\n", out, out, out);
 
 done:
     sm_executor_free(exec);
+    sm_replacer_free(&placer);
     sm_comm_free(&comm);
     free(placement);
     sm_progress_free(prog);

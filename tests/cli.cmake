@@ -1,6 +1,12 @@
 # cli/: the `spikemesh` command run as a child process (usage, bad input, resume,
 # file layout). It needs the binary, found through SPIKEMESH_BUILD_DIR.
-sm_add_test(test_cli SOURCES test_cli.c LIBS sm_train)
+sm_add_test(test_cli SOURCES test_cli.c cli_util.c LIBS sm_train)
 add_dependencies(test_cli spikemesh)
 # ~75 runs of the command; under the sanitizers each takes a couple of seconds
 set_tests_properties(test_cli PROPERTIES TIMEOUT 900)
+# `spikemesh place` and train's online re-placement, as child processes; the
+# re-placement runs under mpirun with 4 ranks (Open MPI settings as in mpi.cmake).
+sm_add_test(test_place_cli SOURCES test_place_cli.c cli_util.c LIBS sm_train)
+add_dependencies(test_place_cli spikemesh)
+set_tests_properties(test_place_cli PROPERTIES TIMEOUT 600 ENVIRONMENT
+  "${SM_TEST_ENV};SPIKEMESH_MPIEXEC=${MPIEXEC_EXECUTABLE};OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1")

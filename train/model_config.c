@@ -167,7 +167,11 @@ static int read_train(sm_model *m, sm_cfg *c) {
 
 static const char *const SCHEDULE_NAMES[] = {"sequential", "gpipe", "1f1b", "async", NULL};
 static const char *const COMPUTE_MODES[] = {"measured", "flops", NULL};
-static const char *const PLACEMENT_METHODS[] = {"sequential", NULL};
+/* The names of placement/sm_place.h (train/ does not link placement/; tests/test_place.c
+ * checks that the two lists agree). */
+static const char *const PLACEMENT_METHODS[] = {"sequential", "zigzag", "hilbert", "random", "greedy",
+                                                "sa",         "ga",     "scotch",  "rl",     NULL};
+static const char *const RL_ALGORITHMS[] = {"ppo", "reinforce", NULL};
 
 /* chip:, pipeline:, partition:, placement: (DESIGN.md). The defaults describe
  * a 1x1 chip, so a config without them trains on one core as before. */
@@ -182,6 +186,7 @@ static int read_distributed(sm_model *m, sm_cfg *c) {
     TRY(sm_cfg_double(c, "chip.hop_latency", 1e-7, 0, 1, &chip->hop_latency));
     TRY(sm_cfg_double(c, "chip.link_bandwidth", 1e9, 1, 1e15, &chip->link_bandwidth));
     TRY(sm_cfg_double(c, "chip.core_gflops", 10.0, 1e-6, 1e6, &chip->core_gflops));
+    TRY(sm_cfg_double(c, "chip.hop_energy", 1e-12, 0, 1, &chip->hop_energy));
     TRY(sm_cfg_string(c, "chip.compute", "measured", COMPUTE_MODES, &s));
     chip->compute_flops = index_of(COMPUTE_MODES, s) == 1;
 
@@ -201,6 +206,18 @@ static int read_distributed(sm_model *m, sm_cfg *c) {
     TRY(sm_cfg_mapping(c, "placement"));
     TRY(sm_cfg_string(c, "placement.method", "sequential", PLACEMENT_METHODS, &m->placement.method));
     TRY(sm_cfg_string(c, "placement.file", "", NULL, &m->placement.file));
+    sm_placement_params *pl = &m->placement;
+    TRY(sm_cfg_int(c, "placement.every", 0, 0, 1 << 20, &v)); pl->every = (int)v;
+    TRY(sm_cfg_int(c, "placement.budget", 20000, 1, 1L << 40, &pl->budget));
+    TRY(sm_cfg_int(c, "placement.seed", (long)(m->seed & 0x7fffffff), 0, 1L << 62, &v)); pl->seed = (uint64_t)v;
+    TRY(sm_cfg_string(c, "placement.rl_algorithm", "ppo", RL_ALGORITHMS, &s));
+    pl->rl_reinforce = index_of(RL_ALGORITHMS, s) == 1;
+    TRY(sm_cfg_double(c, "placement.migration_weight", 0.0, 0, 1e12, &pl->migration_weight));
+    TRY(sm_cfg_mapping(c, "placement.weights"));
+    TRY(sm_cfg_double(c, "placement.weights.hop_bytes", 1, 0, 1e12, &pl->w_hop_bytes));
+    TRY(sm_cfg_double(c, "placement.weights.max_link", 1, 0, 1e12, &pl->w_max_link));
+    TRY(sm_cfg_double(c, "placement.weights.imbalance", 1, 0, 1e12, &pl->w_imbalance));
+    TRY(sm_cfg_double(c, "placement.weights.time", 1, 0, 1e12, &pl->w_time));
     return SM_OK;
 }
 

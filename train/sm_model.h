@@ -92,6 +92,7 @@ typedef struct {
     double hop_latency;      /* seconds per hop */
     double link_bandwidth;   /* bytes per second per link */
     double core_gflops;      /* compute: flops mode */
+    double hop_energy;       /* joules per byte per hop (the placer's energy figure) */
     int compute_flops;       /* 1: advance the clock by FLOPs / core_gflops; 0: measured CPU time */
 } sm_chip_params;
 
@@ -112,8 +113,14 @@ typedef struct {
 } sm_partition_params;
 
 typedef struct {
-    const char *method;      /* "sequential" (LC i -> core i mod R) */
-    const char *file;        /* placement.h5 with /lc_core, or "" */
+    const char *method;      /* a placer of placement/sm_place.h; "sequential" = LC i -> core i mod R */
+    const char *file;        /* placement.h5 with /lc_core for the first epoch, or "" */
+    int every;               /* re-place after every this many epochs; 0 = never */
+    long budget;             /* cost evaluations per placement */
+    uint64_t seed;           /* the placer's seed (default: the run's seed) */
+    int rl_reinforce;        /* rl: 1 = REINFORCE with a baseline, 0 = PPO-clip */
+    double migration_weight; /* scotch remap / rl: price of moving LC memory */
+    double w_hop_bytes, w_max_link, w_imbalance, w_time;  /* placement.weights */
 } sm_placement_params;
 
 typedef struct {

@@ -13,6 +13,7 @@
 #include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "h5util.h"
 #include "sm_cli.h"
@@ -131,7 +132,7 @@ int sm_cmd_place(int argc, char **argv) {
     sm_place_trace *traces = NULL;
     sm_place_result *results = NULL;
     sm_cost_weights w = sm_cost_weights_default();
-    double budget = 0, seed = 1;
+    double budget = SM_PLACE_DEFAULT_BUDGET, seed = 1;
     int rank = sm_cli_rank(), size = 1;
     MPI_Comm_size(MPI_COMM_WORLD, &size);
 
@@ -202,7 +203,7 @@ int sm_cmd_place(int argc, char **argv) {
     p.seed = (uint64_t)seed;
     p.usable = usable;
     p.current = current;
-    p.progress = rank == 0;
+    p.progress = rank == 0 && isatty(STDERR_FILENO); /* a progress line redrawn in place */
     sm_cost_figures ref;
     if ((rc = sm_cost_reference(&g, &mesh, &w, &ref))) goto done;
     p.ref = &ref;

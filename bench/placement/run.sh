@@ -28,8 +28,8 @@ cases=(
   "mlp_deep_64|bench/placement/configs/mlp_deep.yaml|8|8|64|"
   "vgg_100|bench/placement/configs/vgg_cifar.yaml|10|10|100|"
   "vgg_400|bench/placement/configs/vgg_cifar.yaml|20|20|400|"
-  "mlp_deep_128_mem|bench/placement/configs/mlp_deep.yaml|8|8|128|30000000"
-  "vgg_200_mem|bench/placement/configs/vgg_cifar.yaml|10|10|200|40000000"
+  "mlp_deep_128_mem|bench/placement/configs/mlp_deep.yaml|8|8|128|50000000"
+  "vgg_200_mem|bench/placement/configs/vgg_cifar.yaml|10|10|200|300000000"
 )
 
 for c in "${cases[@]}"; do

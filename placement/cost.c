@@ -17,7 +17,8 @@
  *   C7  violations = #{c : core_memory[c] > mesh.core_memory}.
  *   C8  fig = the figures of C1..C7, cost relative to ref.
  *
- * Complexity. sm_cost_evaluate and sm_cost_state_new: O(n + E · route + C log C).
+ * Complexity. sm_cost_evaluate and sm_cost_state_new: O(n + E + C log C) (route_all
+ * sums the routes with difference arrays).
  * A delta (swap i, j or move i): O((deg i + deg j) · route) to re-route the edges
  * of the moved LCs (deg counts in- and out-edges, route ≤ H), plus O(members of
  * the ≤ 4 cores involved) to re-sum them, plus O(H) for the hop histogram. The
@@ -151,19 +152,67 @@ static int check_inputs(const sm_lc_graph *g, const sm_mesh *mesh, const int32_t
     return SM_OK;
 }
 
-/* Link loads, hop_bytes and max hops of placement p into link [4C] (zeroed here). */
+/* Link loads, hop_bytes and max hops of placement p into link [4C] (zeroed here).
+ * Instead of walking every route (O(E · route)), each message adds its bytes to
+ * the two ends of its X segment (on its source row) and of its Y segment (on its
+ * destination column) in difference arrays, and one prefix sum per row and
+ * column turns them into loads: O(E + C). The loads are int64 sums, so they are
+ * exactly those of route_add whatever the order (C1). */
 static void route_all(const sm_lc_graph *g, const sm_mesh *m, const int32_t *p, int64_t *link,
                       raw_figures *r) {
-    memset(link, 0, (size_t)SM_LINK_DIRS * sm_mesh_cores(m) * sizeof *link);
+    const int w = m->mesh_w, h = m->mesh_h, C = w * h;
+    /* rows: index y*(w+1) + x, columns: index x*(h+1) + y, one spare slot each */
+    int64_t *east = sm_xcalloc((size_t)(w + 1) * h, sizeof *east), *west = sm_xcalloc((size_t)(w + 1) * h, sizeof *west);
+    int64_t *south = sm_xcalloc((size_t)(h + 1) * w, sizeof *south), *north = sm_xcalloc((size_t)(h + 1) * w, sizeof *north);
+    memset(link, 0, (size_t)SM_LINK_DIRS * C * sizeof *link);
     r->hop_bytes = 0;
     r->max_hops = 0;
-    for (int i = 0; i < g->n; i++)
+    for (int i = 0; i < g->n; i++) {
+        const int a = p[i], sx = a % w, sy = a / w;
         for (int k = g->row[i]; k < g->row[i + 1]; k++) {
-            int a = p[i], b = p[g->col[k]], h = sm_mesh_hops(m, a, b);
-            route_add(link, m->mesh_w, a, b, g->bytes[k], NULL);
-            r->hop_bytes += g->bytes[k] * h;
-            if (h > r->max_hops) r->max_hops = h;
+            const int b = p[g->col[k]], tx = b % w, ty = b / w;
+            const int64_t bytes = g->bytes[k];
+            const int hops = abs(tx - sx) + abs(ty - sy);
+            r->hop_bytes += bytes * hops;
+            if (hops > r->max_hops) r->max_hops = hops;
+            if (tx > sx) { /* E links of cores sx .. tx-1 on row sy */
+                east[sy * (w + 1) + sx] += bytes;
+                east[sy * (w + 1) + tx] -= bytes;
+            } else if (tx < sx) { /* W links of cores tx+1 .. sx */
+                west[sy * (w + 1) + tx + 1] += bytes;
+                west[sy * (w + 1) + sx + 1] -= bytes;
+            }
+            if (ty > sy) { /* S links of cores sy .. ty-1 on column tx */
+                south[tx * (h + 1) + sy] += bytes;
+                south[tx * (h + 1) + ty] -= bytes;
+            } else if (ty < sy) { /* N links of cores ty+1 .. sy */
+                north[tx * (h + 1) + ty + 1] += bytes;
+                north[tx * (h + 1) + sy + 1] -= bytes;
+            }
         }
+    }
+    for (int y = 0; y < h; y++) {
+        int64_t e = 0, v = 0;
+        for (int x = 0; x < w; x++) {
+            e += east[y * (w + 1) + x];
+            v += west[y * (w + 1) + x];
+            link[SM_LINK_DIRS * (y * w + x) + SM_LINK_E] = e;
+            link[SM_LINK_DIRS * (y * w + x) + SM_LINK_W] = v;
+        }
+    }
+    for (int x = 0; x < w; x++) {
+        int64_t s = 0, n = 0;
+        for (int y = 0; y < h; y++) {
+            s += south[x * (h + 1) + y];
+            n += north[x * (h + 1) + y];
+            link[SM_LINK_DIRS * (y * w + x) + SM_LINK_S] = s;
+            link[SM_LINK_DIRS * (y * w + x) + SM_LINK_N] = n;
+        }
+    }
+    free(east);
+    free(west);
+    free(south);
+    free(north);
 }
 
 static int evaluate(const sm_lc_graph *g, const sm_mesh *m, const int32_t *p, const sm_cost_weights *w,

@@ -196,6 +196,16 @@ int sm_cmd_train(int argc, char **argv) {
     if ((rc = sm_comm_init(&comm, MPI_COMM_WORLD, &model.chip, model.n_lcs))) goto done;
     placement = sm_xcalloc((size_t)model.n_lcs, sizeof(int32_t));
     if ((rc = sm_replacer_init(&placer, &model, train.n, comm.size))) goto done;
+    if (o.resume && placer.policy) { /* rl: continue with the policy the checkpoint holds */
+        size_t k = sm_rl_policy_floats();
+        float *policy = sm_xmalloc(sizeof *policy * k);
+        int found = 0;
+        rc = sm_checkpoint_read_policy(o.resume, policy, k, &found);
+        if (!rc && found) sm_rl_policy_set(placer.policy, policy);
+        if (!rc && found) sm_print0("placement: rl policy restored from %s\n", o.resume);
+        free(policy);
+        if (rc) goto done;
+    }
     rc = sm_replacer_initial(&placer, placement);
     if (!rc) rc = sm_comm_set_placement(&comm, placement);
     if (!rc) rc = sm_executor_new(&exec, &model, &comm, &train);
@@ -228,7 +238,7 @@ int sm_cmd_train(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/metrics.h5", out);
         rc = sm_metrics_save(&metrics, path, sm_cfg_text(cfg), model.seed);
         snprintf(path, sizeof path, "%s/checkpoint.h5", out);
-        if (!rc) rc = sm_checkpoint_save(&model, path, sm_cfg_text(cfg), 0, comm.lc_core);
+        if (!rc) rc = sm_checkpoint_save(&model, path, sm_cfg_text(cfg), 0, comm.lc_core, NULL);
     }
     if ((rc = agree(rc))) goto done;
     for (int epoch = start_epoch; epoch < epochs; epoch++) {
@@ -298,7 +308,17 @@ int sm_cmd_train(int argc, char **argv) {
             int every = model.train.checkpoint_every;
             if (!rc && (epoch + 1 == epochs || (every > 0 && (epoch + 1) % every == 0))) {
                 snprintf(path, sizeof path, "%s/checkpoint.h5", out);
-                rc = sm_checkpoint_save(&model, path, sm_cfg_text(cfg), epoch + 1, comm.lc_core);
+                float *policy = NULL;
+                sm_placer_state ps = {NULL, 0};
+                if (placer.policy) { /* rl: its trained policy warm-starts a resumed run */
+                    ps.n = sm_rl_policy_floats();
+                    policy = sm_xmalloc(sizeof *policy * ps.n);
+                    sm_rl_policy_get(placer.policy, policy);
+                    ps.policy = policy;
+                }
+                rc = sm_checkpoint_save(&model, path, sm_cfg_text(cfg), epoch + 1, comm.lc_core,
+                                        placer.policy ? &ps : NULL);
+                free(policy);
             }
         }
         if ((rc = agree(rc))) goto done;

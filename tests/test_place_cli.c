@@ -217,11 +217,38 @@ static void test_online_replacement(void **state) {
     EXPECT_ERR(2, "no-such-run");
 }
 
+/* rl keeps its policy in the checkpoint, and a resumed run starts from it. */
+static void test_rl_policy_in_checkpoint(void **state) {
+    (void)state;
+    char d[4200], ck[4300];
+    tpath(d, "RL");
+    run_mpi(2, "train", "-c", tiny, "--set", "chip.mesh_w=2", "--set", "placement.method=rl", "--set",
+            "placement.every=1", "--set", "placement.budget=200", "--set", "train.epochs=2", "-q", "--out", d,
+            NULL);
+    EXPECT_OUT(0, "placement: rl on the partition's graph", "re-placement (rl");
+    snprintf(ck, sizeof ck, "%s/checkpoint.h5", d);
+    hid_t f = h5_open(ck);
+    hsize_t dims[8];
+    assert_int_equal(h5_read(f, "/placement/policy", 0, NULL, dims), 1);
+    float *policy = malloc(sizeof *policy * dims[0]);
+    h5_read(f, "/placement/policy", H5T_NATIVE_FLOAT, policy, dims);
+    H5Fclose(f);
+    int nonzero = 0;
+    for (hsize_t i = 0; i < dims[0]; i++) nonzero += policy[i] != 0;
+    free(policy);
+    assert_true(dims[0] > 1000 && nonzero > 100); /* parameters and Adam moments of a trained policy */
+    run_mpi(2, "train", "-c", tiny, "--set", "chip.mesh_w=2", "--set", "placement.method=rl", "--set",
+            "placement.every=1", "--set", "placement.budget=200", "--set", "train.epochs=3", "-q", "--resume", ck,
+            NULL);
+    EXPECT_OUT(0, "rl policy restored from", "epoch 3/3");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_place_outputs),
         cmocka_unit_test(test_place_bad_input),
         cmocka_unit_test(test_online_replacement),
+        cmocka_unit_test(test_rl_policy_in_checkpoint),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -5,6 +5,7 @@
  *   /layers/<i>_<kind>/   weight [out,in] or [out,in,kh,kw] float32, bias [out]
  *   /optim                attrs: kind, step; /optim/layers/<i>_<kind>/{m,v}_{weight,bias}
  *   /placement/lc_core    int32 [n_lcs] the placement the run used (LC -> core)
+ *   /placement/policy     float32 [k] the rl placer's state, when it ran (warm start on resume)
  *   /rng                  attrs: seed (all randomness is counter-based: no other state)
  */
 #define _GNU_SOURCE
@@ -69,6 +70,7 @@ typedef struct {
     int epoch;
     double loss;
     const int32_t *lc_core;
+    const sm_placer_state *placer;
 } save_ctx;
 
 static int write_layer_pair(hid_t file, const sm_model *m, int l, int which, const char *group,
@@ -117,6 +119,10 @@ static int write_checkpoint(int64_t file, void *vctx) {
     hsize_t n = (hsize_t)m->n_lcs;
     int rc = sm_h5_write_ints(place, "lc_core", lc_core, 1, &n);
     free(lc_core);
+    if (!rc && c->placer && c->placer->n) {
+        hsize_t k = (hsize_t)c->placer->n;
+        rc = sm_h5_write_floats(place, "policy", c->placer->policy, 1, &k);
+    }
     H5Gclose(place);
     TRY(rc);
     hid_t rng = sm_h5_group(file, "/rng");
@@ -126,9 +132,27 @@ static int write_checkpoint(int64_t file, void *vctx) {
 }
 
 int sm_checkpoint_save(const sm_model *m, const char *path, const char *config_text, int epoch,
-                       const int32_t *lc_core) {
-    save_ctx c = {m, config_text, epoch, 0.0, lc_core};
+                       const int32_t *lc_core, const sm_placer_state *placer) {
+    save_ctx c = {m, config_text, epoch, 0.0, lc_core, placer};
     return sm_h5_atomic_write(path, write_checkpoint, &c);
+}
+
+int sm_checkpoint_read_policy(const char *path, float *policy, size_t n, int *found) {
+    hid_t file;
+    *found = 0;
+    int rc = sm_h5_open_read(&file, path);
+    if (rc) return rc;
+    if (sm_h5_exists(file, "/placement") && sm_h5_exists(file, "/placement/policy")) {
+        int rank;
+        hsize_t dims[8];
+        rc = sm_h5_shape(file, path, "/placement/policy", &rank, dims);
+        if (!rc && (rank != 1 || dims[0] != (hsize_t)n))
+            rc = sm_error("%s: /placement/policy must be float32 [%zu] (the rl placer's state)", path, n);
+        if (!rc) rc = sm_h5_read_floats(file, path, "/placement/policy", policy, 1, dims);
+        *found = !rc;
+    }
+    H5Fclose(file);
+    return rc;
 }
 
 static int read_layer_pair(hid_t file, const char *fname, sm_model *m, int l, int which,
@@ -289,6 +313,6 @@ static int write_grads(int64_t file, void *vctx) {
 }
 
 int sm_grads_save(const sm_model *m, const char *path, double loss) {
-    save_ctx c = {m, NULL, 0, loss, NULL};
+    save_ctx c = {m, NULL, 0, loss, NULL, NULL};
     return sm_h5_atomic_write(path, write_grads, &c);
 }

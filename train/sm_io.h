@@ -22,10 +22,21 @@ typedef struct {
     char *config;           /* YAML text stored in /meta (owned; free()) */
 } sm_checkpoint_meta;
 
-/* Write weights, optimizer state, step, the config text and the placement
- * (lc_core [n_lcs], or NULL for a single core: all zeros). Atomic. */
+/* The placer's learned state (the rl policy as sm_rl_policy_get floats). */
+typedef struct {
+    const float *policy;
+    size_t n;
+} sm_placer_state;
+
+/* Write weights, optimizer state, step, the config text, the placement
+ * (lc_core [n_lcs], or NULL for a single core: all zeros) and, when placer is
+ * not NULL, /placement/policy float32 [n]. Atomic. */
 int sm_checkpoint_save(const sm_model *m, const char *path, const char *config_text, int epoch,
-                       const int32_t *lc_core);
+                       const int32_t *lc_core, const sm_placer_state *placer);
+/* Read /placement/policy into policy [n]: *found = 1 when present with n entries,
+ * 0 when the checkpoint has none (a run without the rl placer). SM_EINPUT naming
+ * the file when it has another length (a policy of another spikemesh version). */
+int sm_checkpoint_read_policy(const char *path, float *policy, size_t n, int *found);
 /* Read weights (and optimizer state + step when present and with_optimizer)
  * into an already built model, checking every shape. meta may be NULL. */
 int sm_checkpoint_load(sm_model *m, const char *path, int with_optimizer, sm_checkpoint_meta *meta);

@@ -196,6 +196,14 @@ static void test_online_replacement(void **state) {
     assert_checkpoints_same_math(ck_a, ck_b, "/placement/lc_core");
     assert_checkpoints_identical(ck_a, ck_c); /* the same final placement too */
 
+    /* place from A's measured stats: its ranks' cores, its last placement as the start */
+    run("place", "-c", tiny, ONLINE_SETS, "--stats", metrics, "--method", "sequential,greedy", NULL);
+    EXPECT_OUT(0, "placing 4 logical cores on a 2x2 mesh (4 usable cores)", "greedy");
+    assert_null(strstr(R.out, "other traffic than the partition predicts"));
+    run("place", "-c", tiny, ONLINE_SETS, "--set", "model.layers.1.lcs=3", "--stats", metrics, "--method", "sa",
+        NULL);
+    EXPECT_ERR(2, "metrics.h5", "logical cores");
+
     /* report draws A: the map before and after the move, the traffic, the search */
     char pics[4300], png[4400];
     snprintf(pics, sizeof pics, "%s/pictures", a);

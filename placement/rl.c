@@ -4,8 +4,8 @@
  * batch evaluator can spread them over ranks) and the policy is trained by
  * PPO-clip (or REINFORCE with a moving-average baseline). The best distinct
  * placements seen, the policy's mean placement and the current placement then
- * seed the genetic algorithm (sm_ga_run, ConfuciuX's fine-tuning), and a swap
- * local search (sm_local_search_run) polishes its best. docs/placement.md, "rl".
+ * seed the genetic algorithm (sm_ga_run, ConfuciuX's fine-tuning), and a
+ * range-limited swap local search on incremental deltas (rl_swap_search) polishes its best. docs/placement.md, "rl".
  *
  * Sizes: n = LCs, U = usable cores, K = sampled placements per batch, F, D as
  * in rl_internal.h.
@@ -16,11 +16,14 @@
  *   rollout         <= 5 ev.   anchor_at_best_rollout   state anchored at the best of
  *                                                        anchor, mean(anchor), mean(mean(..)) ...
  *   policy training 40 % of B  sm_rl_train              trained policy; pool of the 8 best
- *                   (incl. the rollout)                  distinct samples
- *   GA              45 % of B  sm_ga_run                best of a GA seeded with the pool,
+ *                   (incl. the rollout;                  distinct samples
+ *                   × 100/n above 100 LCs)
+ *   GA              20 % of B  sm_ga_run                best of a GA seeded with the pool,
  *                                                        the policy's mean placement, p->current
- *   local search    the rest   sm_local_search_run      a swap/move local minimum (or budget)
- *                   less 1
+ *   swap search     the rest   rl_swap_search           range-limited swaps/moves on incremental
+ *                   less 1                               deltas, kicks at local minima (best seen)
+ *   local search    what is    sm_local_search_run      (all of it when the swap search cannot run)
+ *                   left
  *   final check     1          sm_evals_full            the better of it and the pool's best,
  *                                                        repaired (sm_place_repair)
  *
@@ -30,7 +33,8 @@
  *       samples are drawn in a fixed order (sample, LC, axis): same seed ⇒ same bits
  *       (on one machine: OpenBLAS picks its sgemm kernel by CPU).
  *   R3  discretisation visits LCs in gr->order (memory descending, ties by id),
- *       each taking the nearest free core to its point (sm_place_nearest_free).
+ *       each taking the nearest free core to its point, level by level (no core
+ *       takes an (L+1)-th LC while one has fewer than L).
  *   R4  the state is re-anchored only between batches, so every batch's samples,
  *       old log-probs and updates see one state.
  *   R5  costs in the pool and in the final choice include the migration term
@@ -61,6 +65,11 @@ static int by_memory_desc(const void *a, const void *b, void *ctx) {
     int i = *(const int *)a, j = *(const int *)b;
     if (mem[i] != mem[j]) return mem[i] > mem[j] ? -1 : 1;
     return (i > j) - (i < j);
+}
+
+static int cmp_desc_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x < y) - (x > y);
 }
 
 /* Â = D^-1/2 (A/max A + I) D^-1/2 with A_ij = bytes i→j + bytes j→i. */
@@ -104,6 +113,31 @@ static void build_adjacency(sm_rl_graph *gr, const sm_lc_graph *g) {
             if (gr->acol[k] != i && val[k] > amax) amax = val[k];
     }
     gr->arow[n] = m;
+    /* Keep, per LC, its SM_RL_NEIGHBOURS heaviest partners (an edge stays when
+     * either end keeps it, so Â stays symmetric): the policy's passes then cost
+     * O(n · SM_RL_NEIGHBOURS · D) on dense graphs (all-to-all layers) too. */
+    double *thr = sm_xcalloc((size_t)n + 1, sizeof *thr), *tmp = sm_xmalloc(sizeof *tmp * ((size_t)m + 1));
+    for (int i = 0; i < n; i++) {
+        int t = 0;
+        for (int k = gr->arow[i]; k < gr->arow[i + 1]; k++)
+            if (gr->acol[k] != i) tmp[t++] = val[k];
+        if (t > SM_RL_NEIGHBOURS) {
+            qsort(tmp, (size_t)t, sizeof *tmp, cmp_desc_double);
+            thr[i] = tmp[SM_RL_NEIGHBOURS - 1];
+        }
+    }
+    free(tmp);
+    int m2 = 0;
+    for (int i = 0; i < n; i++) {
+        int k0 = gr->arow[i];
+        gr->arow[i] = m2;
+        for (int k = k0; k < gr->arow[i + 1]; k++) {
+            int j = gr->acol[k];
+            if (j == i || val[k] >= thr[i] || val[k] >= thr[j]) gr->acol[m2] = j, val[m2++] = val[k];
+        }
+    }
+    gr->arow[n] = m = m2;
+    free(thr);
     double *deg = sm_xcalloc((size_t)n + 1, sizeof *deg);
     for (int i = 0; i < n; i++)
         for (int k = gr->arow[i]; k < gr->arow[i + 1]; k++) {
@@ -200,16 +234,61 @@ double sm_rl_with_migration(const sm_rl_graph *gr, const sm_lc_graph *g, const i
 
 static double clampd(double v, double lo, double hi) { return v < lo ? lo : v > hi ? hi : v; }
 
+/* The nearest usable core to (x, y) (Euclidean, cores at integer points; ties:
+ * the lower core id) with load < cap and memory room for `bytes`; none with
+ * room: the nearest with load < cap; -1 when every core is at cap. Visits
+ * Chebyshev rings around the nearest cell and stops once a ring cannot hold
+ * anything nearer, so a step costs O(ring area) instead of O(U). */
+static int nearest_free_cap(const sm_place_problem *p, const sm_rl_graph *gr, double x, double y, double bytes,
+                            const int *load, const double *mem, int cap) {
+    const int w = p->mesh->mesh_w, u = sm_place_usable(p), bw = gr->box_w, bh = gr->box_h;
+    const double room = p->mesh->core_memory;
+    int cx = (int)floor(x + 0.5), cy = (int)floor(y + 0.5);
+    if (cx < 0) cx = 0;
+    if (cx > bw - 1) cx = bw - 1;
+    if (cy < 0) cy = 0;
+    if (cy > bh - 1) cy = bh - 1;
+    int best = -1, any = -1;
+    double d_best = INFINITY, d_any = INFINITY;
+    const int rmax = bw > bh ? bw : bh;
+    for (int r = 0; r <= rmax; r++) {
+        double lo = r - 0.5 > 0 ? (r - 0.5) * (r - 0.5) : 0; /* no cell of ring r is nearer */
+        if (best >= 0 && lo > d_best) break;
+        int y0 = cy - r, y1 = cy + r;
+        for (int yy = y0 < 0 ? 0 : y0; yy <= y1 && yy < bh; yy++) {
+            int edge = yy == y0 || yy == y1, step = edge ? 1 : 2 * r;
+            for (int xx = cx - r; xx <= cx + r; xx += step > 0 ? step : 1) {
+                if (xx < 0 || xx >= bw) continue;
+                int c = yy * w + xx;
+                if (c >= u || load[c] >= cap) continue;
+                double dx = xx - x, dy = yy - y, d = dx * dx + dy * dy;
+                if (d < d_any || (d == d_any && c < any)) d_any = d, any = c;
+                if (mem[c] + bytes <= room && (d < d_best || (d == d_best && c < best))) d_best = d, best = c;
+            }
+        }
+    }
+    return best >= 0 ? best : any;
+}
+
 void sm_rl_discretise(const sm_place_problem *p, const sm_rl_graph *gr, const float *a, int32_t *lc_core,
                       int *load, double *mem) {
-    const int u = sm_place_usable(p);
+    const int u = sm_place_usable(p), S = sm_place_slots(p);
+    const double room = p->mesh->core_memory;
     memset(load, 0, sizeof *load * (size_t)u);
     memset(mem, 0, sizeof *mem * (size_t)u);
     for (int k = 0; k < gr->n; k++) {
         int i = gr->order[k];
+        /* Spread evenly: while k < L·U, a core takes at most L LCs (L <= S), so
+         * no core doubles up while another is empty (imbalance); memory comes
+         * first: without room at level L, any core with a free slot and room. */
+        int cap = k / u + 1 < S ? k / u + 1 : S;
         double x = clampd(a[i * 2] * gr->box_w - 0.5, 0, gr->box_w - 1);
         double y = clampd(a[i * 2 + 1] * gr->box_h - 0.5, 0, gr->box_h - 1);
-        int c = sm_place_nearest_free(p, x, y, p->g->memory[i], load, mem);
+        int c = nearest_free_cap(p, gr, x, y, p->g->memory[i], load, mem, cap);
+        if (cap < S && (c < 0 || mem[c] + p->g->memory[i] > room)) {
+            int c2 = nearest_free_cap(p, gr, x, y, p->g->memory[i], load, mem, S);
+            if (c2 >= 0 && (c < 0 || mem[c2] + p->g->memory[i] <= room)) c = c2;
+        }
         lc_core[i] = c;
         load[c]++;
         mem[c] += p->g->memory[i];
@@ -384,6 +463,152 @@ int sm_rl_train(sm_evals *e, sm_rl_policy *pol, sm_rl_graph *gr, const sm_rl_tra
     return rc;
 }
 
+/* ---- the range-limited swap search ------------------------------------------ */
+
+/* Randomised first-improvement descent on incremental deltas: a random LC i, a
+ * random usable core c within `radius` (Chebyshev) of i's ideal point (the
+ * traffic-weighted mean core of its partners; its own core every other try), a
+ * random slot of c as in sa's moves (occupied: swap with its LC; free: move
+ * there). Each try is one counted sm_cost_delta_*; it is applied when it does
+ * not raise the cost (equal costs are accepted: the max-type terms of the cost
+ * are flat over most swaps, and sideways steps cross those plateaus). The
+ * radius grows by one after every n tries without an improvement, up to the
+ * box, and falls back to 1 after an improvement. Returns the evaluations used;
+ * lc_core [n] is updated in place (start cost `cost` already known). */
+typedef struct {
+    int *row, *col;
+    double *w;
+} rl_adj;
+
+static void rl_adj_build(rl_adj *a, const sm_lc_graph *g) {
+    const int n = g->n, nnz = g->row[n];
+    a->row = sm_xcalloc((size_t)n + 2, sizeof *a->row);
+    a->col = sm_xmalloc(sizeof *a->col * (size_t)(2 * nnz + 1));
+    a->w = sm_xmalloc(sizeof *a->w * (size_t)(2 * nnz + 1));
+    for (int i = 0; i < n; i++)
+        for (int k = g->row[i]; k < g->row[i + 1]; k++) a->row[i + 1]++, a->row[g->col[k] + 1]++;
+    for (int i = 0; i < n; i++) a->row[i + 1] += a->row[i];
+    int *fill = sm_xmalloc(sizeof *fill * ((size_t)n + 1));
+    memcpy(fill, a->row, sizeof *fill * (size_t)n);
+    for (int i = 0; i < n; i++)
+        for (int k = g->row[i]; k < g->row[i + 1]; k++) {
+            int j = g->col[k];
+            a->col[fill[i]] = j, a->w[fill[i]++] = (double)g->bytes[k];
+            a->col[fill[j]] = i, a->w[fill[j]++] = (double)g->bytes[k];
+        }
+    free(fill);
+}
+
+static void rl_adj_free(rl_adj *a) { free(a->row), free(a->col), free(a->w); }
+
+static void occ_fill(const int32_t *pl, int n, int S, int cores, int *load, int *slot, int *pos, int *over) {
+    memset(load, 0, sizeof *load * (size_t)cores);
+    *over = 0;
+    for (int i = 0; i < n; i++) {
+        int c = pl[i];
+        if (load[c] >= S) { *over = 1; return; }
+        pos[i] = load[c], slot[c * S + load[c]++] = i;
+    }
+}
+
+static void occ_apply(int *load, int *slot, int *pos, int S, int i, int own, int c, int j) {
+    int pi = pos[i];
+    if (j >= 0) {
+        int pj = pos[j];
+        slot[own * S + pi] = j, pos[j] = pi;
+        slot[c * S + pj] = i, pos[i] = pj;
+    } else {
+        int last = slot[own * S + --load[own]];
+        slot[own * S + pi] = last, pos[last] = pi;
+        pos[i] = load[c], slot[c * S + load[c]++] = i;
+    }
+}
+
+#define SM_RL_KICK_AFTER 4 /* a local minimum: this many tries per LC without an improvement */
+#define SM_RL_KICK_SIZE 6  /* random swaps/moves within 2 hops that a kick applies */
+static long rl_swap_search(sm_evals *e, int32_t *lc_core, long budget, uint64_t *prng) {
+    const sm_place_problem *p = e->p;
+    const int n = p->g->n, u = sm_place_usable(p), S = sm_place_slots(p), w = p->mesh->mesh_w;
+    const int rows = (u + w - 1) / w, bw = u < w ? u : w, rmax = bw > rows ? bw : rows;
+    const int cores = sm_mesh_cores(p->mesh);
+    if (budget > sm_evals_left(e)) budget = sm_evals_left(e);
+    if (n < 2 || u < 2 || budget <= 0) return 0;
+    const long start = e->n, stop = e->n + budget;
+    sm_cost_state *st = sm_evals_state(e, lc_core);
+    double cost = sm_cost_state_figures(st)->cost, best = cost;
+    rl_adj adj;
+    rl_adj_build(&adj, p->g);
+    int *load = sm_xcalloc((size_t)cores, sizeof *load);
+    int *slot = sm_xmalloc(sizeof *slot * (size_t)cores * (size_t)S); /* LCs of core c: slot[c·S ..] */
+    int *pos = sm_xmalloc(sizeof *pos * (size_t)n);
+    int32_t *bestp = sm_xmalloc(sizeof *bestp * (size_t)n);
+    memcpy(bestp, lc_core, sizeof *bestp * (size_t)n);
+    const int32_t *pl = sm_cost_state_placement(st);
+    int over;
+    occ_fill(pl, n, S, cores, load, slot, pos, &over);
+    int radius = 1;
+    const double kick_after = SM_RL_KICK_AFTER;
+    const int kick_size = SM_RL_KICK_SIZE;
+    long since = 0, stuck = 0;
+    while (!over && e->n < stop) {
+        if (kick_after > 0 && stuck >= (long)(kick_after * n)) {
+            /* a local minimum (no improvement in kick_after·n tries): back to the best when worse, then kick */
+            if (cost > best) {
+                sm_cost_state_free(st);
+                st = sm_evals_state(e, bestp);
+                pl = sm_cost_state_placement(st);
+                cost = best;
+                occ_fill(pl, n, S, cores, load, slot, pos, &over);
+            }
+            for (int k = 0; k < kick_size && e->n < stop; k++) {
+                int i = sm_prng_below(prng, n), own = pl[i];
+                int x = own % w - 2 + sm_prng_below(prng, 5), y = own / w - 2 + sm_prng_below(prng, 5);
+                if (x < 0 || x >= bw || y < 0 || y >= rows || y * w + x >= u || y * w + x == own) continue;
+                int c = y * w + x, r = sm_prng_below(prng, S), j = r < load[c] ? slot[c * S + r] : -1;
+                double cn = j >= 0 ? sm_cost_delta_swap(st, i, j, NULL) : sm_cost_delta_move(st, i, c, NULL);
+                sm_evals_count(e, cn);
+                if (cn >= 0.5 * SM_COST_INFEASIBLE_PENALTY && cost < 0.5 * SM_COST_INFEASIBLE_PENALTY) continue;
+                cost = j >= 0 ? sm_cost_apply_swap(st, i, j) : sm_cost_apply_move(st, i, c);
+                occ_apply(load, slot, pos, S, i, own, c, j);
+            }
+            stuck = 0, radius = 1, since = 0;
+            continue;
+        }
+        int i = sm_prng_below(prng, n), own = pl[i], cx = own % w, cy = own / w;
+        if (sm_prng_below(prng, 2)) {
+            double sx = 0, sy = 0, sb = 0;
+            for (int k = adj.row[i]; k < adj.row[i + 1]; k++) {
+                int c = pl[adj.col[k]];
+                sx += adj.w[k] * (c % w), sy += adj.w[k] * (c / w), sb += adj.w[k];
+            }
+            if (sb > 0) cx = (int)floor(sx / sb + 0.5), cy = (int)floor(sy / sb + 0.5);
+        }
+        int x = cx - radius + sm_prng_below(prng, 2 * radius + 1), y = cy - radius + sm_prng_below(prng, 2 * radius + 1);
+        x = x < 0 ? 0 : x >= bw ? bw - 1 : x;
+        y = y < 0 ? 0 : y >= rows ? rows - 1 : y;
+        int c = y * w + x;
+        if (c >= u || c == own) { since++; continue; } /* no evaluation */
+        int r = sm_prng_below(prng, S), j = r < load[c] ? slot[c * S + r] : -1;
+        double cn = j >= 0 ? sm_cost_delta_swap(st, i, j, NULL) : sm_cost_delta_move(st, i, c, NULL);
+        sm_evals_count(e, cn);
+        stuck++;
+        if (cn <= cost) {
+            int improved = cn < cost - 1e-12 * fmax(1.0, fabs(cost));
+            cost = j >= 0 ? sm_cost_apply_swap(st, i, j) : sm_cost_apply_move(st, i, c);
+            occ_apply(load, slot, pos, S, i, own, c, j);
+            if (improved) radius = 1, since = 0, stuck = 0;
+            if (cost < best - 1e-12 * fmax(1.0, fabs(best))) best = cost, memcpy(bestp, pl, sizeof *bestp * (size_t)n);
+            else if (cost <= best) memcpy(bestp, pl, sizeof *bestp * (size_t)n), best = cost;
+        }
+        if (++since >= n) since = 0, radius = radius < rmax ? radius + 1 : 1;
+    }
+    memcpy(lc_core, over ? lc_core : bestp, sizeof *lc_core * (size_t)n);
+    sm_cost_state_free(st);
+    rl_adj_free(&adj);
+    free(load), free(slot), free(pos), free(bestp);
+    return e->n - start;
+}
+
 /* ---- the method ---------------------------------------------------------- */
 
 /* The policy as an improvement operator: a0 = the anchor, a(k+1) = the mean
@@ -393,6 +618,8 @@ int sm_rl_train(sm_evals *e, sm_rl_policy *pol, sm_rl_graph *gr, const sm_rl_tra
  * re-anchored at the best. A fresh policy proposes a0 again (G3) and costs one
  * evaluation; a trained one replays what it learned. SM_OK or SM_EFAIL. */
 #define SM_RL_ANCHOR_STEPS 4
+#define SM_RL_TRAIN_SHARE 40 /* % of the budget for the rollout and the policy training */
+#define SM_RL_GA_SHARE 20    /* % for the GA; the rest goes to the swap search */
 static int anchor_at_best_rollout(sm_evals *e, const sm_rl_policy *pol, sm_rl_graph *gr, sm_rl_pool *pool) {
     const sm_place_problem *p = e->p;
     const size_t n = (size_t)gr->n;
@@ -431,11 +658,16 @@ int sm_place_rl(const sm_place_problem *p, int32_t *lc_core, long *evals) {
     sm_rl_graph gr;
     sm_rl_graph_build(&gr, p, &e, NULL);
     uint64_t prng = p->seed ^ 0x726c2d73616d706cull; /* "rl-sampl" */
-    const long B = e.budget, train_budget = B * 40 / 100, ga_budget = B * 45 / 100;
+    /* Policy training takes SM_RL_TRAIN_SHARE % up to 100 LCs, and a share falling as 1/n above:
+     * a sample is a full evaluation whose reward says less about each LC the more LCs
+     * share it, while the swap search's deltas cost the same at any n. */
+    const long B = e.budget, train_budget = (long)((double)B * SM_RL_TRAIN_SHARE / 100 * (n > 100 ? 100.0 / n : 1));
+    const long ga_budget = B * SM_RL_GA_SHARE / 100;
     sm_rl_pool pool;
     sm_rl_pool_init(&pool, n, 8);
     int32_t *seeds = sm_xmalloc(sizeof *seeds * nn * 10), *best = sm_xmalloc(sizeof *best * nn);
     double t0 = sm_wall_seconds();
+    const int progress = p->progress;
 
     sm_rl_train_opts o = sm_rl_train_defaults(p->rl_algorithm);
     if (train_budget >= 2 * (SM_RL_ANCHOR_STEPS + 1)) {
@@ -444,7 +676,7 @@ int sm_place_rl(const sm_place_problem *p, int32_t *lc_core, long *evals) {
     }
     rc = sm_rl_train(&e, pol, &gr, &o, train_budget - e.n, &prng, &pool);
     if (rc) goto done;
-    if (p->progress)
+    if (progress)
         fprintf(stderr, "rl: policy trained, %ld evaluations, best %.6g (%.1f s)\n", e.n,
                 pool.count ? pool.cost[0] : NAN, sm_wall_seconds() - t0);
 
@@ -460,12 +692,18 @@ int sm_place_rl(const sm_place_problem *p, int32_t *lc_core, long *evals) {
     if (ga >= 2 * ns) {
         rc = sm_ga_run(&e, seeds, ns, ga, p->seed ^ 0x726c2d67615f5f5full /* "rl-ga___" */, best);
         if (rc) goto done;
-        if (p->progress)
+        if (progress)
             fprintf(stderr, "rl: GA done, %ld evaluations, best %.6g (%.1f s)\n", e.n, e.best,
                     sm_wall_seconds() - t0);
     }
+    if (sm_evals_left(&e) > 1) {
+        rl_swap_search(&e, best, sm_evals_left(&e) - 1, &prng);
+        if (progress)
+            fprintf(stderr, "rl: swap search done, %ld evaluations, best %.6g (%.1f s)\n", e.n, e.best,
+                    sm_wall_seconds() - t0);
+    }
     long ls = sm_evals_left(&e) - 1;
-    if (ls > 0) sm_local_search_run(&e, best, ls);
+    if (ls > 0) sm_local_search_run(&e, best, ls); /* what the swap search left (all of it when it could not run) */
     /* Keep what the GA and the local search returned only if it beats the pool's best. */
     if (sm_evals_left(&e) >= 1) {
         double c = sm_rl_with_migration(&gr, g, best, sm_evals_full(&e, best, NULL));
@@ -476,7 +714,7 @@ int sm_place_rl(const sm_place_problem *p, int32_t *lc_core, long *evals) {
     }
     memcpy(lc_core, best, sizeof *lc_core * nn);
     sm_place_repair(p, lc_core);
-    if (p->progress)
+    if (progress)
         fprintf(stderr, "rl: done, %ld evaluations, cost %.6g (%.1f s)\n", e.n, best_cost, sm_wall_seconds() - t0);
 done:
     *evals = e.n;

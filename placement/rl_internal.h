@@ -19,6 +19,7 @@
 #define SM_RL_FEATURES 8
 #define SM_RL_HIDDEN 32
 #define SM_RL_LAYERS 3
+#define SM_RL_NEIGHBOURS 16 /* partners per LC the policy's graph keeps (the heaviest) */
 
 /* The parameter block, offsets in floats. Per GCN layer l (input width
  * in_l = F for l = 0, else D): W [in_l, D] (neighbours), U [in_l, D] (the node

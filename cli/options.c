@@ -42,7 +42,7 @@ static int parse(int argc, char **argv, const char *usage, const char *const *al
         {"method", required_argument, 0, 'm'},  {"budget", required_argument, 0, 'B'},
         {"seed", required_argument, 0, 'e'},    {"png", required_argument, 0, 'p'},
         {"graph-out", required_argument, 0, 'g'}, {"csv", required_argument, 0, 'v'},
-        {"trace", required_argument, 0, 't'},
+        {"trace", required_argument, 0, 't'},   {"weights", required_argument, 0, 'w'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->sets = sm_xcalloc((size_t)argc + 1, sizeof(char *));
@@ -69,6 +69,7 @@ static int parse(int argc, char **argv, const char *usage, const char *const *al
         case 'g': name = "graph-out"; o->graph_out = optarg; break;
         case 'v': name = "csv"; o->csv = optarg; break;
         case 't': name = "trace"; o->trace = optarg; break;
+        case 'w': name = "weights"; o->weights = optarg; break;
         case 'h':
             if (sm_cli_rank() == 0) fputs(usage, stdout);
             return -1;

@@ -27,6 +27,7 @@ static const char USAGE[] =
     "usage: spikemesh place (-c CONFIG [--set key=value ...] [--stats METRICS.h5] | --graph GRAPH.h5)\n"
     "                       --method NAME[,NAME...] [--budget EVALS] [--seed S] [--out PLACEMENT.h5]\n"
     "                       [--png MAP.png] [--csv TABLE.csv] [--trace TRACE.h5] [--graph-out GRAPH.h5]\n"
+    "                       [--weights HOP_BYTES,MAX_LINK,IMBALANCE,TIME]\n"
     "\n"
     "Place the logical cores of a model (or of a graph file) on the mesh with one or\n"
     "more methods and print their figures side by side.\n"
@@ -38,6 +39,8 @@ static const char USAGE[] =
     "      --method LIST     sequential zigzag hilbert random greedy sa ga scotch rl, or all\n"
     "      --budget N        cost evaluations per method (default placement.budget or 20000)\n"
     "      --seed S          placer seed (default placement.seed, or 1)\n"
+    "      --weights A,B,C,D the cost weights of hop-bytes, busiest link, imbalance, time\n"
+    "                        (default placement.weights, or 1,1,1,1)\n"
     "  -o, --out FILE        placement.h5 of the best method (lowest cost)\n"
     "      --png FILE        a map of that placement on the mesh\n"
     "      --csv FILE        the table as CSV\n"
@@ -116,7 +119,7 @@ static int parse_number(const char *what, const char *s, double lo, double hi, d
 
 int sm_cmd_place(int argc, char **argv) {
     static const char *const allowed[] = {"config", "set", "graph", "stats", "method", "budget", "seed", "out",
-                                          "png", "csv", "trace", "graph-out", NULL};
+                                          "png", "csv", "trace", "graph-out", "weights", NULL};
     sm_cli_options o;
     int rc = sm_cli_parse(argc, argv, USAGE, allowed, &o);
     if (rc) return rc;
@@ -165,6 +168,15 @@ int sm_cmd_place(int argc, char **argv) {
     }
     if (!rc && o.budget) rc = parse_number("budget", o.budget, 1, 1e15, &budget);
     if (!rc && o.seed) rc = parse_number("seed", o.seed, 0, 9007199254740991.0, &seed);
+    if (!rc && o.weights) {
+        double v[4];
+        char tail;
+        if (sscanf(o.weights, "%lf,%lf,%lf,%lf%c", &v[0], &v[1], &v[2], &v[3], &tail) != 4 ||
+            !(v[0] >= 0 && v[1] >= 0 && v[2] >= 0 && v[3] >= 0) || !isfinite(v[0] + v[1] + v[2] + v[3]))
+            rc = sm_error("--weights %s: expected four numbers >= 0 separated by commas (hop_bytes,max_link,"
+                          "imbalance,time)", o.weights);
+        else w = (sm_cost_weights){v[0], v[1], v[2], v[3]};
+    }
     if (rc) goto done;
     /* the method list */
     {

@@ -135,6 +135,10 @@ static void test_place_bad_input(void **state) {
     EXPECT_ERR(2, "either -c CONFIG or --graph");
     run("place", "--graph", graph, "--method", "sa", "--budget", "lots", NULL);
     EXPECT_ERR(2, "--budget lots", "whole number");
+    run("place", "--graph", graph, "--method", "sa", "--weights", "1,0,-1,0", NULL);
+    EXPECT_ERR(2, "--weights 1,0,-1,0", "four numbers");
+    run("place", "--graph", graph, "--method", "sa", "--weights", "1,0,0,0", NULL);
+    EXPECT_OUT(0, "sa");
     run("train", "-c", tiny, "--set", "placement.method=anneal", "-q", NULL);
     EXPECT_BAD("placement.method", "anneal");
 }

@@ -8,8 +8,8 @@
 # on every graph with the same budget and seed; results go to OUT/<case>.csv and a
 # summary table (markdown) on stdout.
 #
-# usage: bench/placement/run.sh [OUT_DIR] [BUDGET] [METHODS]
-#   defaults: bench-out/placement, 20000, all
+# usage: bench/placement/run.sh [OUT_DIR] [BUDGET] [METHODS] [WEIGHTS]
+#   defaults: bench-out/placement, 20000, all, 1,1,1,1 (hop_bytes,max_link,imbalance,time)
 # environment: SPIKEMESH (binary, default build/spikemesh), CASES (names to run)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,6 +17,7 @@ root=$(cd "$here/../.." && pwd)
 out=${1:-$root/bench-out/placement}
 budget=${2:-20000}
 methods=${3:-all}
+weights=${4:-1,1,1,1}
 bin=${SPIKEMESH:-$root/build/spikemesh}
 mkdir -p "$out"
 export OPENBLAS_NUM_THREADS=1
@@ -42,7 +43,7 @@ for c in "${cases[@]}"; do
     (cd "$root" && "$bin" place -c "$config" "${sets[@]}" --method sequential --graph-out "$graph" >/dev/null)
   fi
   echo "== $name: $("$bin" place --graph "$graph" --method sequential | head -1)" >&2
-  "$bin" place --graph "$graph" --method "$methods" --budget "$budget" --seed 1 \
+  "$bin" place --graph "$graph" --method "$methods" --budget "$budget" --seed 1 --weights "$weights" \
       --csv "$out/$name.csv" --trace "$out/$name.trace.h5" --out "$out/$name.best.h5" \
       --png "$out/$name.best.png" >"$out/$name.txt"
   cat "$out/$name.txt" >&2

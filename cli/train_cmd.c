@@ -143,6 +143,10 @@ int sm_cmd_train(int argc, char **argv) {
                 printf("placement on %d rank(s) of a %dx%d mesh (%s): LC -> core (x,y)\n", ranks,
                        model.chip.mesh_w, model.chip.mesh_h,
                        *model.placement.file ? model.placement.file : "sequential");
+                if (!*model.placement.file && strcmp(model.placement.method, "sequential"))
+                    printf("(placement.method %s runs at the start of training, on the graph of one epoch "
+                           "of the data set; `spikemesh place -c CONFIG --method %s` shows its result)\n",
+                           model.placement.method, model.placement.method);
                 for (int i = 0; i < model.n_lcs; i++)
                     printf("  %4d -> %3d (%d,%d)%s", i, placement[i], placement[i] % model.chip.mesh_w,
                            placement[i] / model.chip.mesh_w, (i + 1) % 4 == 0 || i + 1 == model.n_lcs ? "\n" : "");

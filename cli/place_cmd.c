@@ -27,7 +27,7 @@ static const char USAGE[] =
     "usage: spikemesh place (-c CONFIG [--set key=value ...] [--stats METRICS.h5] | --graph GRAPH.h5)\n"
     "                       --method NAME[,NAME...] [--budget EVALS] [--seed S] [--out PLACEMENT.h5]\n"
     "                       [--png MAP.png] [--csv TABLE.csv] [--trace TRACE.h5] [--graph-out GRAPH.h5]\n"
-    "                       [--weights HOP_BYTES,MAX_LINK,IMBALANCE,TIME]\n"
+    "                       [--weights HOP_BYTES,MAX_LINK,IMBALANCE,TIME] [--curves CURVES.png]\n"
     "\n"
     "Place the logical cores of a model (or of a graph file) on the mesh with one or\n"
     "more methods and print their figures side by side.\n"
@@ -45,6 +45,7 @@ static const char USAGE[] =
     "      --png FILE        a map of that placement on the mesh\n"
     "      --csv FILE        the table as CSV\n"
     "      --trace FILE      cost against evaluations per method (HDF5; `spikemesh report` draws it)\n"
+    "      --curves FILE     the same as a PNG plot\n"
     "      --graph-out FILE  the LC graph as graph.h5\n";
 
 /* --stats: measured compute, placement and ranks of the last epoch. */
@@ -119,7 +120,7 @@ static int parse_number(const char *what, const char *s, double lo, double hi, d
 
 int sm_cmd_place(int argc, char **argv) {
     static const char *const allowed[] = {"config", "set", "graph", "stats", "method", "budget", "seed", "out",
-                                          "png", "csv", "trace", "graph-out", "weights", NULL};
+                                          "png", "csv", "trace", "graph-out", "weights", "curves", NULL};
     sm_cli_options o;
     int rc = sm_cli_parse(argc, argv, USAGE, allowed, &o);
     if (rc) return rc;
@@ -273,6 +274,13 @@ int sm_cmd_place(int argc, char **argv) {
     if (!rc && o.trace) {
         rc = sm_place_trace_write(o.trace, n_names, (const char *const *)names, traces);
         if (!rc) printf("wrote %s\n", o.trace);
+    }
+    if (!rc && o.curves) {
+        char title[128];
+        snprintf(title, sizeof title, "best cost against evaluations: %d LCs on %dx%d", g.n, mesh.mesh_w,
+                 mesh.mesh_h);
+        rc = sm_picture_curves(o.curves, n_names, (const char *const *)names, traces, title);
+        if (!rc) printf("wrote %s\n", o.curves);
     }
     if (!rc && o.csv) {
         FILE *f = fopen(o.csv, "w");

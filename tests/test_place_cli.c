@@ -137,8 +137,11 @@ static void test_place_bad_input(void **state) {
     EXPECT_ERR(2, "--budget lots", "whole number");
     run("place", "--graph", graph, "--method", "sa", "--weights", "1,0,-1,0", NULL);
     EXPECT_ERR(2, "--weights 1,0,-1,0", "four numbers");
-    run("place", "--graph", graph, "--method", "sa", "--weights", "1,0,0,0", NULL);
-    EXPECT_OUT(0, "sa");
+    char curves[4200];
+    tpath(curves, "curves.png");
+    run("place", "--graph", graph, "--method", "sa,ga", "--weights", "1,0,0,0", "--curves", curves, NULL);
+    EXPECT_OUT(0, "sa", "wrote");
+    assert_int_equal(access(curves, R_OK), 0);
     run("train", "-c", tiny, "--set", "placement.method=anneal", "-q", NULL);
     EXPECT_BAD("placement.method", "anneal");
 }

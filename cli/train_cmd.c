@@ -200,6 +200,9 @@ int sm_cmd_train(int argc, char **argv) {
     if ((rc = sm_comm_init(&comm, MPI_COMM_WORLD, &model.chip, model.n_lcs))) goto done;
     placement = sm_xcalloc((size_t)model.n_lcs, sizeof(int32_t));
     if ((rc = sm_replacer_init(&placer, &model, train.n, comm.size))) goto done;
+    if (model.placement.every > 0 && !strcmp(model.placement.method, "sequential"))
+        sm_print0("note: placement.every = %d has no effect with placement.method sequential (set a placer, "
+                  "e.g. sa)\n", model.placement.every);
     if (o.resume && placer.policy) { /* rl: continue with the policy the checkpoint holds */
         size_t k = sm_rl_policy_floats();
         float *policy = sm_xmalloc(sizeof *policy * k);

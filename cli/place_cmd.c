@@ -94,8 +94,9 @@ static void core_sums(const sm_lc_graph *g, const int32_t *p, int cores, double 
     for (int i = 0; i < g->n; i++) compute[p[i]] += g->compute[i], memory[p[i]] += g->memory[i];
 }
 
-int sm_place_write_map(const char *path, const sm_lc_graph *g, const sm_mesh *mesh, const int32_t *p,
-                       const char *title) {
+/* A PNG map of placement p (per-core compute and memory, XY link loads). */
+static int write_map(const char *path, const sm_lc_graph *g, const sm_mesh *mesh, const int32_t *p,
+                     const char *title) {
     const int cores = sm_mesh_cores(mesh);
     double *compute = sm_xmalloc(sizeof *compute * (size_t)cores), *memory = sm_xmalloc(sizeof *memory * (size_t)cores);
     int64_t *loads = sm_xmalloc(sizeof *loads * 4 * (size_t)cores);
@@ -155,10 +156,6 @@ int sm_cmd_place(int argc, char **argv) {
         sm_dataset_free(&test);
         mesh = sm_mesh_from_chip(&model);
         rc = sm_graph_from_model(&model, n_samples, &g);
-        const sm_placement_params *pl = &model.placement;
-        w = (sm_cost_weights){pl->w_hop_bytes, pl->w_max_link, pl->w_imbalance, pl->w_time};
-        budget = (double)pl->budget;
-        seed = (double)pl->seed;
         if (!rc && o.stats) {
             current = sm_xmalloc(sizeof *current * (size_t)g.n);
             rc = read_stats(o.stats, &model, &g, current, &usable);
@@ -166,6 +163,12 @@ int sm_cmd_place(int argc, char **argv) {
                 rc = sm_error("%s: the run had %d ranks, more than the %dx%d mesh of the config", o.stats, usable,
                               mesh.mesh_w, mesh.mesh_h);
         }
+    }
+    if (!rc) { /* the config's placer settings, or the defaults for a graph file */
+        p = o.config ? sm_place_problem_from_model(&model, &g, &mesh) : sm_place_problem_default(&g, &mesh);
+        w = p.weights;
+        budget = (double)p.budget;
+        seed = (double)p.seed;
     }
     if (!rc && o.budget) rc = parse_number("budget", o.budget, 1, 1e15, &budget);
     if (!rc && o.seed) rc = parse_number("seed", o.seed, 0, 9007199254740991.0, &seed);
@@ -210,7 +213,6 @@ int sm_cmd_place(int argc, char **argv) {
     }
     if (rc) goto done;
 
-    p = sm_place_problem_default(&g, &mesh);
     p.weights = w;
     p.budget = (long)budget;
     p.seed = (uint64_t)seed;
@@ -220,32 +222,22 @@ int sm_cmd_place(int argc, char **argv) {
     sm_cost_figures ref;
     if ((rc = sm_cost_reference(&g, &mesh, &w, &ref))) goto done;
     p.ref = &ref;
-    sm_mpi_eval me;
-    sm_mpi_eval_init(&me, &g, &mesh, &w, &ref);
-    if (size > 1) {
-        p.batch_eval = sm_mpi_eval_batch;
-        p.batch_ctx = &me;
-    }
-    if (rank != 0 && size > 1) { /* serve rank 0's placers */
-        sm_mpi_eval_serve(&me);
-        goto agree;
-    }
     traces = sm_xcalloc((size_t)n_names, sizeof *traces);
     results = sm_xcalloc((size_t)n_names, sizeof *results);
     best = sm_xmalloc(sizeof *best * (size_t)g.n);
     lc_core = sm_xmalloc(sizeof *lc_core * (size_t)g.n);
     int best_k = -1;
-    printf("placing %d logical cores on a %dx%d mesh (%d usable cores), budget %.0f evaluations, seed %.0f%s\n",
+    if (rank == 0) printf("placing %d logical cores on a %dx%d mesh (%d usable cores), budget %.0f evaluations, seed %.0f%s\n",
            g.n, mesh.mesh_w, mesh.mesh_h, sm_place_usable(&p), budget, seed,
            size > 1 ? " (candidates evaluated on every rank)" : "");
-    printf("%-10s %14s %8s %12s %8s %9s %4s %12s %10s %8s %9s %8s\n", "method", "hop_bytes", "vs seq",
+    if (rank == 0) printf("%-10s %14s %8s %12s %8s %9s %4s %12s %10s %8s %9s %8s\n", "method", "hop_bytes", "vs seq",
            "max_link", "top5%", "imbalance", "mem", "pred_time_s", "energy_J", "cost", "evals", "seconds");
     for (int k = 0; k < n_names; k++) {
         p.trace = &traces[k];
-        rc = sm_place(names[k], &p, lc_core, &results[k]);
+        rc = sm_mpi_place(names[k], &p, lc_core, &results[k]);
         if (rc) break;
         const sm_cost_figures *f = &results[k].fig;
-        printf("%-10s %14.4g %7.3fx %12.4g %8.4g %9.3f %4d %12.4g %10.3g %8.4f %9ld %8.2f\n", names[k], f->hop_bytes,
+        if (rank == 0) printf("%-10s %14.4g %7.3fx %12.4g %8.4g %9.3f %4d %12.4g %10.3g %8.4f %9ld %8.2f\n", names[k], f->hop_bytes,
                ref.hop_bytes > 0 ? f->hop_bytes / ref.hop_bytes : 1.0, f->max_link, f->top5_link, f->imbalance,
                f->memory_violations, f->predicted_time, f->energy, f->cost, results[k].evaluations,
                results[k].seconds);
@@ -255,8 +247,7 @@ int sm_cmd_place(int argc, char **argv) {
             memcpy(best, lc_core, sizeof *best * (size_t)g.n);
         }
     }
-    if (size > 1) sm_mpi_eval_stop(&me);
-    if (rc) goto agree;
+    if (rc || rank != 0) goto agree; /* rank 0 writes the outputs */
     if (n_names > 1) printf("best: %s (cost %.4f)\n", names[best_k], results[best_k].fig.cost);
     if (o.out) {
         sm_placement_info info = {names[best_k], results[best_k].fig, results[best_k].evaluations,
@@ -268,7 +259,7 @@ int sm_cmd_place(int argc, char **argv) {
         char title[128];
         snprintf(title, sizeof title, "%s: %d LCs on %dx%d, cost %.3f", names[best_k], g.n, mesh.mesh_w,
                  mesh.mesh_h, results[best_k].fig.cost);
-        rc = sm_place_write_map(o.png, &g, &mesh, best, title);
+        rc = write_map(o.png, &g, &mesh, best, title);
         if (!rc) printf("wrote %s\n", o.png);
     }
     if (!rc && o.trace) {

@@ -10,6 +10,7 @@
  *
  * Every rank must hold the same graph, mesh, weights and reference (train and
  * place build them deterministically from the same inputs on every rank).
+ * sm_mpi_place wraps the whole protocol around one sm_place call.
  */
 #include <mpi.h>
 #include <stdlib.h>
@@ -67,4 +68,31 @@ void sm_mpi_eval_stop(sm_mpi_eval *e) {
     (void)e;
     int k = -1;
     MPI_Bcast(&k, 1, MPI_INT, 0, MPI_COMM_WORLD);
+}
+
+int sm_mpi_place(const char *method, const sm_place_problem *p, int32_t *lc_core, sm_place_result *res) {
+    int rank = 0, size = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    sm_cost_figures ref;
+    int rc = p->ref ? (ref = *p->ref, SM_OK) : sm_cost_reference(p->g, p->mesh, &p->weights, &ref);
+    if (rc) return rc; /* the same inputs on every rank: all fail alike */
+    sm_place_problem q = *p;
+    q.ref = &ref;
+    sm_mpi_eval me;
+    sm_mpi_eval_init(&me, p->g, p->mesh, &p->weights, &ref);
+    if (size > 1) q.batch_eval = sm_mpi_eval_batch, q.batch_ctx = &me;
+    if (rank == 0) {
+        rc = sm_place(method, &q, lc_core, res);
+        if (size > 1) sm_mpi_eval_stop(&me);
+    } else {
+        sm_mpi_eval_serve(&me);
+    }
+    int worst = rc;
+    MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (worst && !rc) sm_fail("rank 0's placer failed (see its message)");
+    if (worst) return worst;
+    MPI_Bcast(lc_core, p->g->n, MPI_INT32_T, 0, MPI_COMM_WORLD);
+    MPI_Bcast(res, (int)sizeof *res, MPI_BYTE, 0, MPI_COMM_WORLD);
+    return SM_OK;
 }

@@ -28,47 +28,16 @@
 #include "sm_placement.h"
 #include "sm_replacer.h"
 
-static sm_cost_weights weights_of(const sm_model *m) {
-    const sm_placement_params *pl = &m->placement;
-    return (sm_cost_weights){pl->w_hop_bytes, pl->w_max_link, pl->w_imbalance, pl->w_time};
-}
-
-/* Run the method on r->g (rank 0), all ranks evaluating; result broadcast to all. */
+/* The configured method on r->g, all ranks evaluating; the result reaches every rank. */
 static int run_method(sm_replacer *r, const int32_t *current, int32_t *out, sm_place_result *res) {
-    int rank = sm_cli_rank(), size = 1;
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    sm_cost_weights w = weights_of(r->m);
-    sm_cost_figures ref;
-    int rc = sm_cost_reference(&r->g, &r->mesh, &w, &ref);
-    if (rc) return rc; /* same inputs on every rank: all fail alike */
-    sm_place_problem p = sm_place_problem_default(&r->g, &r->mesh);
-    p.weights = w;
-    p.ref = &ref;
+    sm_place_problem p = sm_place_problem_from_model(r->m, &r->g, &r->mesh);
     p.usable = r->ranks;
-    p.budget = r->m->placement.budget;
-    p.seed = r->m->placement.seed + (uint64_t)r->replacements; /* a new search each time */
+    p.seed += (uint64_t)r->replacements; /* a new search each time */
     p.current = current;
-    p.migration_weight = r->m->placement.migration_weight;
-    p.rl_algorithm = r->m->placement.rl_reinforce ? SM_RL_REINFORCE : SM_RL_PPO;
     p.policy = r->policy;
     sm_place_trace_free(&r->trace);
     p.trace = &r->trace;
-    sm_mpi_eval me;
-    sm_mpi_eval_init(&me, &r->g, &r->mesh, &w, &ref);
-    if (size > 1) p.batch_eval = sm_mpi_eval_batch, p.batch_ctx = &me;
-    if (rank == 0) {
-        rc = sm_place(r->m->placement.method, &p, out, res);
-        if (size > 1) sm_mpi_eval_stop(&me);
-    } else {
-        sm_mpi_eval_serve(&me);
-    }
-    int worst = rc;
-    MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    if (worst && !rc) sm_fail("rank 0's placer failed (see its message)");
-    if (worst) return worst;
-    MPI_Bcast(out, r->g.n, MPI_INT32_T, 0, MPI_COMM_WORLD);
-    MPI_Bcast(res, (int)sizeof *res, MPI_BYTE, 0, MPI_COMM_WORLD);
-    return SM_OK;
+    return sm_mpi_place(r->m->placement.method, &p, out, res);
 }
 
 int sm_replacer_init(sm_replacer *r, sm_model *m, long n_samples, int ranks) {
@@ -97,12 +66,9 @@ void sm_replacer_free(sm_replacer *r) {
 /* The prediction for the epoch about to run on placement p. */
 static void predict(sm_replacer *r, const int32_t *p) {
     sm_graph_core_traffic(&r->g, p, r->ranks, r->predicted);
-    sm_cost_weights w = weights_of(r->m);
+    sm_cost_weights w = sm_place_problem_from_model(r->m, &r->g, &r->mesh).weights;
     sm_cost_figures f;
-    if (sm_cost_evaluate(&r->g, &r->mesh, p, &w, NULL, &f) == SM_OK) {
-        r->predicted_time = f.predicted_time;
-        r->cost = f.cost;
-    }
+    if (sm_cost_evaluate(&r->g, &r->mesh, p, &w, NULL, &f) == SM_OK) r->predicted_time = f.predicted_time;
 }
 
 int sm_replacer_initial(sm_replacer *r, int32_t *placement) {
@@ -110,17 +76,14 @@ int sm_replacer_initial(sm_replacer *r, int32_t *placement) {
     int rc = SM_OK;
     if (*pl->file) {
         rc = sm_placement_read(pl->file, placement, r->g.n, r->ranks);
-        r->source = pl->file;
     } else if (!strcmp(pl->method, "sequential")) {
         sm_place_sequential(placement, r->g.n, r->ranks);
-        r->source = "sequential";
     } else {
         sm_place_result res;
         rc = run_method(r, NULL, placement, &res);
         if (!rc)
             sm_print0("placement: %s on the partition's graph: cost %.4f (sequential 4 = all weights 1), "
                       "%ld evaluations, %.2f s\n", pl->method, res.fig.cost, res.evaluations, res.seconds);
-        r->source = pl->method;
     }
     if (!rc) predict(r, placement);
     return rc;
@@ -183,7 +146,7 @@ int sm_replacer_after_epoch(sm_replacer *r, int epoch, const sm_epoch_stats *st,
     if (rc) goto out;
     r->replacements++;
     /* 3. worth it? */
-    sm_cost_weights w = weights_of(r->m);
+    sm_cost_weights w = sm_place_problem_from_model(r->m, &r->g, &r->mesh).weights;
     sm_cost_figures now;
     rc = sm_cost_evaluate(&r->g, &r->mesh, cur, &w, NULL, &now);
     if (rc) goto out;

@@ -78,10 +78,11 @@ void sm_mpi_eval_init(sm_mpi_eval *e, const sm_lc_graph *g, const sm_mesh *mesh,
 int sm_mpi_eval_batch(void *ctx, int k, const int32_t *placements, double *costs);
 void sm_mpi_eval_serve(sm_mpi_eval *e);
 void sm_mpi_eval_stop(sm_mpi_eval *e);
-
-/* A PNG map of placement p (per-core compute and memory, XY link loads). */
-int sm_place_write_map(const char *path, const sm_lc_graph *g, const sm_mesh *mesh, const int32_t *p,
-                       const char *title);
+/* Collective: sm_place(method, p) on rank 0 with candidates evaluated on every
+ * rank; the placement and result reach every rank. p must be the same on every
+ * rank (its batch_eval is replaced); p->ref NULL: computed here. Returns the
+ * same code on every rank. */
+int sm_mpi_place(const char *method, const sm_place_problem *p, int32_t *lc_core, sm_place_result *res);
 
 /* printf to stdout on rank 0 only. */
 void sm_print0(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -19,9 +19,7 @@ typedef struct {
     double *predicted;        /* [R·R] traffic predicted for the epoch about to run */
     double *checked;          /* [R·R] the prediction the last epoch was checked against */
     double predicted_time;    /* seconds, the cost model's figure for that epoch */
-    double cost;              /* its weighted cost */
     int replacements;         /* searches run so far */
-    const char *source;       /* what made the first placement */
 } sm_replacer;
 
 /* What happened at an epoch's end (rank 0 has the measured parts). */

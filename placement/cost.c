@@ -162,8 +162,9 @@ static void route_all(const sm_lc_graph *g, const sm_mesh *m, const int32_t *p, 
                       raw_figures *r) {
     const int w = m->mesh_w, h = m->mesh_h, C = w * h;
     /* rows: index y*(w+1) + x, columns: index x*(h+1) + y, one spare slot each */
-    int64_t *east = sm_xcalloc((size_t)(w + 1) * h, sizeof *east), *west = sm_xcalloc((size_t)(w + 1) * h, sizeof *west);
-    int64_t *south = sm_xcalloc((size_t)(h + 1) * w, sizeof *south), *north = sm_xcalloc((size_t)(h + 1) * w, sizeof *north);
+    const size_t rows = (size_t)(w + 1) * h, cols = (size_t)(h + 1) * w;
+    int64_t *east = sm_xcalloc(2 * (rows + cols), sizeof *east); /* one block for the four arrays */
+    int64_t *west = east + rows, *south = west + rows, *north = south + cols;
     memset(link, 0, (size_t)SM_LINK_DIRS * C * sizeof *link);
     r->hop_bytes = 0;
     r->max_hops = 0;
@@ -210,9 +211,6 @@ static void route_all(const sm_lc_graph *g, const sm_mesh *m, const int32_t *p, 
         }
     }
     free(east);
-    free(west);
-    free(south);
-    free(north);
 }
 
 static int evaluate(const sm_lc_graph *g, const sm_mesh *m, const int32_t *p, const sm_cost_weights *w,

@@ -23,6 +23,17 @@ sm_mesh sm_mesh_from_chip(const sm_model *m) {
     return mesh;
 }
 
+sm_place_problem sm_place_problem_from_model(const sm_model *m, const sm_lc_graph *g, const sm_mesh *mesh) {
+    const sm_placement_params *pl = &m->placement;
+    sm_place_problem p = sm_place_problem_default(g, mesh);
+    p.weights = (sm_cost_weights){pl->w_hop_bytes, pl->w_max_link, pl->w_imbalance, pl->w_time};
+    p.budget = pl->budget;
+    p.seed = pl->seed;
+    p.migration_weight = pl->migration_weight;
+    p.rl_algorithm = pl->rl_reinforce ? SM_RL_REINFORCE : SM_RL_PPO;
+    return p;
+}
+
 int sm_graph_from_model(const sm_model *m, long n_samples, sm_lc_graph *g) {
     const int n = m->n_lcs, Bm = sm_micro_batch(m), input_static = sm_model_static_input(m);
     const double micro = (double)sm_model_microbatches_per_epoch(m, n_samples);

@@ -20,6 +20,7 @@
 
 #include "sm_graph.h"
 #include "sm_model.h"
+#include "sm_place.h"
 
 /* Microbatches one epoch of n_samples runs: floor(n_samples / train.batch) ·
  * pipeline.microbatches (a last partial minibatch is dropped). */
@@ -31,6 +32,10 @@ int sm_graph_from_model(const sm_model *m, long n_samples, sm_lc_graph *g);
 
 /* The mesh of the model's chip: keys:chip.* (hop_energy included). */
 sm_mesh sm_mesh_from_chip(const sm_model *m);
+
+/* The placer settings of the config (placement.weights, budget, seed,
+ * migration_weight, rl_algorithm) on top of sm_place_problem_default. */
+sm_place_problem sm_place_problem_from_model(const sm_model *m, const sm_lc_graph *g, const sm_mesh *mesh);
 
 /* Bytes per core pair [R·R] that placement lc_core will send per epoch: the
  * sum of g's traffic over LC pairs on different cores (cores < R). */

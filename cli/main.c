@@ -22,7 +22,8 @@ static const char USAGE[] =
     "  bench   -c CONFIG [--schedules LIST] [--ranks LIST] [--batches N]   (without mpirun)\n"
     "\n"
     "`spikemesh COMMAND --help` describes one command. Exit status: 0 success,\n"
-    "2 bad usage or bad input (the message names the file, line or key), 1 failure.\n";
+    "2 bad usage or bad input (the message names the file, line or key), 1 failure,\n"
+    "128 + N: train stopped by signal N (SIGINT, SIGTERM) after writing its checkpoint.\n";
 
 int main(int argc, char **argv) {
     /* bench is a driver that launches mpirun itself: it must not be an MPI process */
@@ -47,7 +48,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(cmd, "report")) rc = sm_cmd_report(argc - 1, argv + 1);
     else rc = sm_error("unknown command '%s' (expected train, eval, grad, place, report or bench; see "
                        "spikemesh --help)", cmd);
-    if (rc > 0 && sm_cli_rank() == 0) fprintf(stderr, "spikemesh %s: %s\n", cmd, sm_errmsg());
+    if (rc > 0 && rc < 128 && sm_cli_rank() == 0) fprintf(stderr, "spikemesh %s: %s\n", cmd, sm_errmsg());
     if (rc < 0) rc = SM_OK; /* --help */
     if (rc == SM_EFAIL) MPI_Abort(MPI_COMM_WORLD, 1);
     MPI_Finalize();

@@ -113,7 +113,7 @@ int sm_replacer_after_epoch(sm_replacer *r, int epoch, const sm_epoch_stats *st,
     /* 1. the prediction made for this epoch against what was measured (rank 0 has the stats) */
     rep->predicted_time = r->predicted_time;
     rep->traffic_match = -1;
-    if (sm_cli_rank() == 0 && st->core_bytes) {
+    if (sm_cli_rank() == 0 && st->core_bytes && !st->traffic_partial) { /* a resumed epoch: unknown */
         rep->traffic_match = 1;
         for (int i = 0; i < R * R; i++) rep->traffic_match &= st->core_bytes[i] == r->predicted[i];
         for (int a = 0; a < R; a++)

@@ -8,12 +8,20 @@
  * Resume (--resume CKPT) restores weights, optimizer moments and the step, and
  * continues at the next epoch. Shuffling and the rate encoder are keyed by
  * (seed, epoch), so the resumed run is bit-identical to an uninterrupted one.
+ *
+ * SIGINT / SIGTERM: the epoch stops at the next step boundary (a round of a
+ * synchronous schedule; the end of the epoch for async), the checkpoint is
+ * written (with /resume when inside an epoch) and the command exits with
+ * 128 + the signal. A non-finite loss or gradient stops at the next step
+ * boundary too, names step, layer and LC, and writes nothing (exit 1): the
+ * last good checkpoint stays. docs/errors.md.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <libgen.h>
 #include <math.h>
 #include <mpi.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -85,6 +93,40 @@ static int write_text(const char *path, const char *text) {
     return SM_OK;
 }
 
+/* The signal that asked the run to stop (0: none). */
+static volatile sig_atomic_t stop_signal;
+static void on_stop_signal(int sig) { stop_signal = sig; }
+
+static void catch_stop_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* checkpoint.h5 on rank 0 (which holds every LC's state): the rl policy when
+ * the placer has one, and an interrupted epoch's partial figures (NULL: none). */
+static int save_checkpoint(const char *out, const sm_model *model, sm_cfg *cfg, int epoch,
+                           const sm_comm *comm, const sm_replacer *placer, const sm_checkpoint_partial *partial) {
+    char path[4300];
+    snprintf(path, sizeof path, "%s/checkpoint.h5", out);
+    float *policy = NULL;
+    sm_placer_state ps = {NULL, 0};
+    if (placer->policy) { /* rl: its trained policy warm-starts a resumed run */
+        ps.n = sm_rl_policy_floats();
+        policy = sm_xmalloc(sizeof *policy * ps.n);
+        sm_rl_policy_get(placer->policy, policy);
+        ps.policy = policy;
+    }
+    int rc = sm_checkpoint_save(model, path, sm_cfg_text(cfg), epoch, comm->lc_core,
+                                placer->policy ? &ps : NULL, partial);
+    free(policy);
+    return rc;
+}
+
 /* Progress on rank 0, counted in minibatches of train.batch samples. */
 typedef struct { sm_progress *prog; int batch; } progress_ctx;
 static void on_progress(void *ctx, long samples_done, long samples_total) {
@@ -120,6 +162,7 @@ int sm_cmd_train(int argc, char **argv) {
     sm_executor *exec = NULL;
     int32_t *placement = NULL;
     sm_replacer placer = {0};
+    sm_checkpoint_meta meta = {0};
 
     if ((rc = sm_cli_setup(&o, &cfg, &model))) goto done;
     if (o.dry_run) { /* the partition and placement, without data or training */
@@ -156,7 +199,6 @@ int sm_cmd_train(int argc, char **argv) {
         goto done;
     }
     if (o.resume) {
-        sm_checkpoint_meta meta;
         if ((rc = sm_checkpoint_load(&model, o.resume, 1, &meta))) goto done;
         start_epoch = meta.epoch;
         if (!meta.has_optimizer) {
@@ -168,7 +210,6 @@ int sm_cmd_train(int argc, char **argv) {
             sm_print0("note: %s was trained with seed %llu, the config says %llu: data order and "
                       "encoder draws from here on follow the config\n", o.resume,
                       (unsigned long long)meta.seed, (unsigned long long)model.seed);
-        sm_checkpoint_meta_free(&meta);
     }
     double t0 = sm_wall_seconds();
     if ((rc = sm_cli_load_data(&model, &train, &test))) goto done;
@@ -216,7 +257,24 @@ int sm_cmd_train(int argc, char **argv) {
     rc = sm_replacer_initial(&placer, placement);
     if (!rc) rc = sm_comm_set_placement(&comm, placement);
     if (!rc) rc = sm_executor_new(&exec, &model, &comm, &train);
+    if (!rc && meta.partial.round > 0) { /* the checkpoint stopped inside epoch start_epoch */
+        const sm_checkpoint_partial *pa = &meta.partial;
+        if (model.pipeline.schedule == SM_SCHED_ASYNC || pa->round >= sm_executor_steps_per_epoch(exec))
+            rc = sm_error("%s: /resume says epoch %d stopped after round %ld, which this config's schedule "
+                          "(%s, %ld rounds per epoch) cannot resume from: resume with the config it was written with",
+                          o.resume, start_epoch + 1, pa->round, sm_schedule_name(model.pipeline.schedule),
+                          sm_executor_steps_per_epoch(exec));
+        int same_cores = pa->ranks == comm.size &&
+                         !memcmp(pa->lc_core, comm.lc_core, sizeof(int32_t) * (size_t)model.n_lcs);
+        sm_epoch_resume r = {pa->round, pa->loss_sum, pa->correct, pa->seen, pa->lc_bytes,
+                             same_cores ? pa->core_bytes : NULL, same_cores ? pa->core_messages : NULL};
+        if (!rc) sm_executor_resume_at(exec, &r);
+        if (!rc) sm_print0("resuming inside epoch %d, after step %ld of %ld\n", start_epoch + 1, pa->round,
+                           sm_executor_steps_per_epoch(exec));
+    }
     if (rc) goto done;
+    catch_stop_signals();
+    sm_executor_watch(exec, &stop_signal);
     if (sm_cli_rank() == 0) {
         rc = make_dirs(out);
         snprintf(path, sizeof path, "%s/config.yaml", out);
@@ -244,8 +302,7 @@ int sm_cmd_train(int argc, char **argv) {
     if (epochs == 0 && !o.resume && root) { /* the initial weights, e.g. as input for `grad` */
         snprintf(path, sizeof path, "%s/metrics.h5", out);
         rc = sm_metrics_save(&metrics, path, sm_cfg_text(cfg), model.seed);
-        snprintf(path, sizeof path, "%s/checkpoint.h5", out);
-        if (!rc) rc = sm_checkpoint_save(&model, path, sm_cfg_text(cfg), 0, comm.lc_core, NULL);
+        if (!rc) rc = save_checkpoint(out, &model, cfg, 0, &comm, &placer, NULL);
     }
     if ((rc = agree(rc))) goto done;
     for (int epoch = start_epoch; epoch < epochs; epoch++) {
@@ -255,6 +312,33 @@ int sm_cmd_train(int argc, char **argv) {
         rc = sm_executor_epoch(exec, epoch, total_steps, &st, on_progress, &pc);
         sm_progress_end(prog);
         if ((rc = agree(rc))) goto done;
+        if (st.nonfinite_step >= 0) { /* nothing of this epoch is kept: the last checkpoint stays */
+            const sm_lc *lc = &model.lcs[st.nonfinite_lc];
+            snprintf(path, sizeof path, "%s/checkpoint.h5", out);
+            rc = sm_fail("non-finite %s at optimizer step %ld (epoch %d), layer %d (%s), logical core %d: "
+                         "training stopped; %s%s is left as it was (lower train.lr?)",
+                         st.nonfinite_grad ? "gradient" : "loss", st.nonfinite_step, epoch + 1, lc->layer,
+                         model.layers[lc->layer].name, st.nonfinite_lc,
+                         access(path, F_OK) == 0 ? "the last checkpoint " : "no checkpoint was written yet; ",
+                         access(path, F_OK) == 0 ? path : out);
+            goto done;
+        }
+        if (st.stopped) { /* a signal, inside the epoch: checkpoint the rounds done and stop */
+            if ((rc = agree(sm_gather_state(&comm, &model, 0)))) goto done;
+            if (root) {
+                model.step = model.lcs[0].step;
+                sm_checkpoint_partial pa = {st.rounds_done, st.loss_sum, st.correct, st.samples,
+                                            model.n_lcs, comm.size, st.lc_bytes, st.core_bytes,
+                                            st.core_messages, NULL};
+                rc = save_checkpoint(out, &model, cfg, epoch, &comm, &placer, &pa);
+            }
+            if ((rc = agree(rc))) goto done;
+            sm_print0("\nstopped by signal %d after step %ld of %ld in epoch %d: checkpoint %s/checkpoint.h5 "
+                      "written; continue with --resume %s/checkpoint.h5\n", (int)stop_signal, st.rounds_done,
+                      st.rounds, epoch + 1, out, out);
+            rc = 128 + stop_signal;
+            goto done;
+        }
         /* the placement this epoch ran on, before a re-placement changes it */
         memcpy(placement, comm.lc_core, sizeof(int32_t) * (size_t)model.n_lcs);
         sm_replace_report rep;
@@ -313,22 +397,18 @@ int sm_cmd_train(int argc, char **argv) {
                 rc = sm_place_trace_write(path, 1, &name, &placer.trace);
             }
             int every = model.train.checkpoint_every;
-            if (!rc && (epoch + 1 == epochs || (every > 0 && (epoch + 1) % every == 0))) {
-                snprintf(path, sizeof path, "%s/checkpoint.h5", out);
-                float *policy = NULL;
-                sm_placer_state ps = {NULL, 0};
-                if (placer.policy) { /* rl: its trained policy warm-starts a resumed run */
-                    ps.n = sm_rl_policy_floats();
-                    policy = sm_xmalloc(sizeof *policy * ps.n);
-                    sm_rl_policy_get(placer.policy, policy);
-                    ps.policy = policy;
-                }
-                rc = sm_checkpoint_save(&model, path, sm_cfg_text(cfg), epoch + 1, comm.lc_core,
-                                        placer.policy ? &ps : NULL);
-                free(policy);
-            }
+            if (!rc && (epoch + 1 == epochs || (every > 0 && (epoch + 1) % every == 0) || stop_signal))
+                rc = save_checkpoint(out, &model, cfg, epoch + 1, &comm, &placer, NULL);
         }
         if ((rc = agree(rc))) goto done;
+        int sig = stop_signal; /* the same on every rank? the flag is per process: agree on it */
+        MPI_Allreduce(MPI_IN_PLACE, &sig, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+        if (sig && epoch + 1 < epochs) {
+            sm_print0("\nstopped by signal %d at the end of epoch %d: checkpoint %s/checkpoint.h5 written; "
+                      "continue with --resume %s/checkpoint.h5\n", sig, epoch + 1, out, out);
+            rc = 128 + sig;
+            goto done;
+        }
         /* after a migration the executor's local LC lists follow the new placement; it
          * is rebuilt only now because st (read above) points into its buffers */
         if (rep.replaced) {
@@ -340,6 +420,7 @@ int sm_cmd_train(int argc, char **argv) {
     sm_print0("outputs: %s/metrics.h5, %s/checkpoint.h5, %s/config.yaml\n", out, out, out);
 
 done:
+    sm_checkpoint_meta_free(&meta);
     sm_executor_free(exec);
     sm_replacer_free(&placer);
     sm_comm_free(&comm);

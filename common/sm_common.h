@@ -22,6 +22,16 @@ enum { SM_OK = 0, SM_EFAIL = 1, SM_EINPUT = 2 };
 #define SM_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define SM_PRINTF(a, b)
+/* Fault injection for tests, off unless SPIKEMESH_FAULT = "POINT:VALUE" names
+ * this point (docs/errors.md, "Injected faults"):
+ *   kill:KEY, term:KEY    raise SIGKILL (SIGTERM) when key equals KEY exactly (the
+ *                         executor passes "rank=R,epoch=E,round=S" after every round,
+ *                         E and S counted from 0);
+ *   corrupt-file:TEXT     flip the middle byte of the file `key` when its path
+ *                         contains TEXT (atomic writes pass their temporary file
+ *                         just before verifying it). */
+void sm_fault_point(const char *point, const char *key);
+
 #endif
 
 /* Record the error message (printf-style) and return SM_EINPUT, so a caller can
@@ -51,5 +61,15 @@ double sm_thread_cpu_seconds(void);
 
 /* FNV-1a 64-bit checksum of a byte block (checkpoints, migrations). */
 uint64_t sm_checksum64(const void *data, size_t n, uint64_t seed);
+
+/* Fault injection for tests, off unless SPIKEMESH_FAULT = "POINT:VALUE" names
+ * this point (docs/errors.md, "Injected faults"):
+ *   kill:KEY, term:KEY    raise SIGKILL (SIGTERM) when key equals KEY exactly (the
+ *                         executor passes "rank=R,epoch=E,round=S" after every round,
+ *                         E and S counted from 0);
+ *   corrupt-file:TEXT     flip the middle byte of the file `key` when its path
+ *                         contains TEXT (atomic writes pass their temporary file
+ *                         just before verifying it). */
+void sm_fault_point(const char *point, const char *key);
 
 #endif

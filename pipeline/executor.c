@@ -2,7 +2,9 @@
  * sm_executor.h for the state table and invariants E1–E3). */
 #include "sm_executor.h"
 
+#include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,7 +50,13 @@ struct sm_executor {
     sm_progress_fn progress;
     void *progress_ctx;
     long progress_done;        /* backwards finished by the first local LC this epoch */
+    volatile sig_atomic_t *stop_flag; /* sm_executor_watch: stop at the next round boundary when set */
+    int has_resume;            /* sm_executor_resume_at: the next epoch starts inside */
+    sm_epoch_resume resume;
+    long bad_key;              /* first non-finite loss/gradient here: (step·2 + is_grad)·n_lcs + lc */
 };
+
+#define NO_BAD LONG_MAX
 
 /* CPU time of this thread: an op's compute without the time the rank spends
  * descheduled (ranks may outnumber cores) and without Open MPI's own threads.
@@ -114,6 +122,7 @@ int sm_executor_new(sm_executor **out, sm_model *m, sm_comm *c, const sm_dataset
     for (int i = 0; i < m->n_lcs; i++) /* parameter, gradient and moment blocks */
         if (sm_comm_owns(c, i)) e->bytes_now += 4.0 * sizeof(float) * m->lcs[i].n_param;
     e->bytes_peak = e->bytes_now;
+    e->bad_key = NO_BAD;
     *out = e;
     return SM_OK;
 }
@@ -148,6 +157,13 @@ void sm_executor_free(sm_executor *e) {
 }
 
 long sm_executor_steps_per_epoch(const sm_executor *e) { return e->async ? e->M : e->rounds; }
+
+void sm_executor_watch(sm_executor *e, volatile sig_atomic_t *stop_flag) { e->stop_flag = stop_flag; }
+
+void sm_executor_resume_at(sm_executor *e, const sm_epoch_resume *r) {
+    e->resume = *r;
+    e->has_resume = r->round > 0;
+}
 
 /* ---- slots -------------------------------------------------------------- */
 
@@ -278,6 +294,21 @@ static void run_forward(sm_executor *e, local_lc *ll, int mb, long round) {
     }
 }
 
+/* Remember the first non-finite value this rank met (the smallest step, then LC,
+ * the loss before any gradient of that step, then the LC): the epoch stops at
+ * the next round boundary (E4). */
+static void note_nonfinite(sm_executor *e, int finite, long step, int lc, int is_grad) {
+    if (finite) return;
+    long key = (step * 2 + is_grad) * e->m->n_lcs + lc;
+    if (key < e->bad_key) e->bad_key = key;
+}
+
+static int all_finite(const float *x, size_t n) {
+    float acc = 0.0f;
+    for (size_t i = 0; i < n; i++) acc += x[i] * 0.0f; /* NaN or ±Inf times 0 is NaN; vectorises */
+    return acc == 0.0f;
+}
+
 static void run_backward(sm_executor *e, local_lc *ll, int mb, long round) {
     sm_model *m = e->m;
     sm_lc *lc = &m->lcs[ll->id];
@@ -292,6 +323,7 @@ static void run_backward(sm_executor *e, local_lc *ll, int mb, long round) {
         double loss = sm_loss(&m->loss, s->io.spk, s->io.mem, s->labels, m->T, e->Bm, m->n_classes,
                               scale, e->dS, e->dmem);
         e->loss_sum += loss / scale;
+        note_nonfinite(e, isfinite(loss), lc->step + 1, ll->id, 0);
         if (m->loss.kind == SM_LOSS_CE_MEM) dM = e->dmem;
     } else { /* E2: partials summed in ascending source-LC order */
         const sm_layer *N = &m->layers[l + 1];
@@ -363,6 +395,7 @@ static void run_op(sm_executor *e, local_lc *ll, const sm_op *op, long round, lo
         run_backward(e, ll, op->mb, round);
     } else {
         sm_lc *lc = &e->m->lcs[ll->id];
+        note_nonfinite(e, all_finite(lc->grad, lc->n_param), lc->step + 1, ll->id, 1);
         double lr = sm_model_lr(e->m, lc->step, total_steps, e->epoch);
         sm_lc_update(e->m, lc, lr);
         *last_lr = lr;
@@ -411,7 +444,37 @@ int sm_executor_epoch(sm_executor *e, int epoch, long total_steps, sm_epoch_stat
     e->progress = progress;
     e->progress_ctx = progress_ctx;
     e->progress_done = 0;
-    for (long r = 0; r < e->rounds; r++) run_round(e, r, total_steps, &last_lr);
+    long first = 0, done = e->rounds;
+    int stopped = 0, traffic_partial = 0;
+    if (e->has_resume) { /* rounds already done before a checkpoint inside this epoch */
+        const sm_epoch_resume *r = &e->resume;
+        first = r->round;
+        if (sm_comm_owns(c, m->n_lcs - 1)) e->loss_sum = r->loss_sum, e->correct = r->correct, e->seen = r->seen;
+        if (c->rank == 0 && r->lc_bytes)
+            for (size_t i = 0; i < (size_t)m->n_lcs * m->n_lcs; i++) c->lc_bytes[i] += r->lc_bytes[i];
+        if (c->rank == 0 && r->core_bytes && r->core_messages)
+            for (size_t i = 0; i < (size_t)c->size * c->size; i++)
+                c->core_bytes[i] += r->core_bytes[i], c->core_messages[i] += r->core_messages[i];
+        traffic_partial = !(r->core_bytes && r->core_messages);
+        e->has_resume = 0;
+    }
+    for (long r = first; r < e->rounds; r++) {
+        run_round(e, r, total_steps, &last_lr);
+        if (getenv("SPIKEMESH_FAULT")) { /* tests: a rank dies here (sm_fault_point) */
+            char key[96];
+            snprintf(key, sizeof key, "rank=%d,epoch=%d,round=%ld", c->rank, epoch, r);
+            sm_fault_point("kill", key);
+            sm_fault_point("term", key);
+        }
+        if (r + 1 == e->rounds) break;
+        /* E4: a round boundary is a step boundary: stop here on a signal or a non-finite value */
+        int flag[2] = {e->stop_flag && *e->stop_flag, e->bad_key != NO_BAD}, any[2];
+        SM_MPI(MPI_Allreduce(flag, any, 2, MPI_INT, MPI_MAX, c->comm));
+        if (any[0] || any[1]) {
+            done = r + 1, stopped = 1;
+            break;
+        }
+    }
     sm_comm_flush(c);
     SM_MPI(MPI_Barrier(c->comm));
     double wall = sm_wall_seconds() - wall0;
@@ -433,6 +496,18 @@ int sm_executor_epoch(sm_executor *e, int epoch, long total_steps, sm_epoch_stat
     st->compute_seconds = all[0];
     st->wait_seconds = all[1];
     st->last_lr = last_lr;
+    st->loss_sum = tot[0];
+    st->correct = (long)tot[1];
+    st->first_round = first;
+    st->rounds_done = done;
+    st->rounds = e->rounds;
+    st->stopped = stopped;
+    st->traffic_partial = traffic_partial;
+    long bad;
+    SM_MPI(MPI_Allreduce(&e->bad_key, &bad, 1, MPI_LONG, MPI_MIN, c->comm));
+    st->nonfinite_step = bad == NO_BAD ? -1 : bad / m->n_lcs / 2;
+    st->nonfinite_lc = bad == NO_BAD ? -1 : (int)(bad % m->n_lcs);
+    st->nonfinite_grad = bad == NO_BAD ? 0 : (int)(bad / m->n_lcs % 2);
     const int R = c->size, n = m->n_lcs, root = c->rank == 0;
     if (root) {
         st->lc_compute = sm_xcalloc((size_t)n, sizeof(double));

@@ -25,10 +25,17 @@
  * depends on timing; E2 partial gradients are summed in ascending source-LC
  * order; E3 a forward's spikes stay valid until the consumer's forward ran (the
  * producer frees them at its own backward, which needs the consumer's
- * backward first) — which is what lets co-located LCs hand over pointers.
+ * backward first) — which is what lets co-located LCs hand over pointers;
+ * E4 between two rounds nothing is in flight (every LC ran its update), so a
+ * round boundary is where an epoch can stop (a signal, sm_executor_watch, or a
+ * non-finite loss or gradient) and where a checkpoint can resume it
+ * (sm_executor_resume_at). async runs an epoch as one round: it stops only at
+ * the end of the epoch.
  */
 #ifndef SM_EXECUTOR_H
 #define SM_EXECUTOR_H
+
+#include <signal.h>
 
 #include "sm_comm.h"
 #include "sm_data.h"
@@ -52,7 +59,27 @@ typedef struct {
     double *core_messages;     /* [R][R] */
     double *lc_bytes;          /* [n_lcs][n_lcs] */
     double forward_bytes, backward_bytes;   /* totals over all ranks */
+    double loss_sum;           /* summed loss over the samples (loss = loss_sum / samples) */
+    long correct;              /* correct training predictions */
+    long rounds, first_round, rounds_done; /* rounds of the epoch; where it began; where it ended */
+    int stopped;               /* 1: stopped after rounds_done < rounds (sm_executor_watch or non-finite) */
+    int traffic_partial;       /* 1: core_bytes/core_messages miss the rounds before first_round */
+    long nonfinite_step;       /* -1, or the first optimizer step (1-based) whose loss or gradient was */
+    int nonfinite_lc;          /*   not finite, on LC nonfinite_lc, */
+    int nonfinite_grad;        /*   in its gradient (1) or in the loss (0) */
 } sm_epoch_stats;
+
+/* Where to resume an epoch that a checkpoint interrupted: the rounds done and
+ * what they had accumulated (sm_epoch_stats of the stopped epoch). The arrays
+ * are read on rank 0 only; core_bytes/core_messages [R][R] only for the same
+ * ranks and placement (else NULL: the epoch's core traffic then misses them). */
+typedef struct {
+    long round;
+    double loss_sum;
+    long correct, seen;
+    const double *lc_bytes;    /* [n_lcs][n_lcs] or NULL */
+    const double *core_bytes, *core_messages;
+} sm_epoch_resume;
 
 /* Progress on rank 0: samples this rank's first LC has finished (backward), of the epoch's total. */
 typedef void (*sm_progress_fn)(void *ctx, long samples_done, long samples_total);
@@ -65,6 +92,12 @@ int sm_executor_new(sm_executor **out, sm_model *m, sm_comm *c, const sm_dataset
 void sm_executor_free(sm_executor *e);
 /* Optimizer steps per epoch (for the learning-rate schedule's total). */
 long sm_executor_steps_per_epoch(const sm_executor *e);
+/* Stop the next epoch at the first round boundary after *stop_flag became
+ * nonzero on any rank (a signal handler sets it). NULL: never. */
+void sm_executor_watch(sm_executor *e, volatile sig_atomic_t *stop_flag);
+/* The next sm_executor_epoch call starts at round r->round (copied; the arrays
+ * must live until that call). */
+void sm_executor_resume_at(sm_executor *e, const sm_epoch_resume *r);
 /* Train one epoch. Collective over the comm. progress (rank 0) may be NULL. */
 int sm_executor_epoch(sm_executor *e, int epoch, long total_steps, sm_epoch_stats *stats,
                       sm_progress_fn progress, void *progress_ctx);

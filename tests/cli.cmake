@@ -10,3 +10,9 @@ sm_add_test(test_place_cli SOURCES test_place_cli.c cli_util.c LIBS sm_train)
 add_dependencies(test_place_cli spikemesh)
 set_tests_properties(test_place_cli PROPERTIES TIMEOUT 600 ENVIRONMENT
   "${SM_TEST_ENV};SPIKEMESH_MPIEXEC=${MPIEXEC_EXECUTABLE};OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1")
+# Reliability (issue 5): SIGTERM and resume, a rank killed, damaged checkpoints,
+# non-finite values; under mpirun with 1, 2 and 4 ranks (docs/errors.md).
+sm_add_test(test_reliability SOURCES test_reliability.c cli_util.c LIBS sm_train)
+add_dependencies(test_reliability spikemesh)
+set_tests_properties(test_reliability PROPERTIES TIMEOUT 900 ENVIRONMENT
+  "${SM_TEST_ENV};SPIKEMESH_MPIEXEC=${MPIEXEC_EXECUTABLE};OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1")

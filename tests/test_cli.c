@@ -32,6 +32,7 @@
 #include <zlib.h>
 
 #include "cli_util.h"
+#include "h5util.h"
 #include "sm_common.h"
 #include "sm_config.h"
 
@@ -750,7 +751,10 @@ static void test_checkpoint_layout(void **state) {
     char *format = h5_attr_string(f, "/meta", "format");
     assert_string_equal(format, "spikemesh-checkpoint");
     free(format);
-    assert_int_equal(h5_attr_int(f, "/meta", "version"), 1);
+    assert_int_equal(h5_attr_int(f, "/meta", "version"), 2);
+    long checked = 0; /* every dataset carries a checksum, and it holds */
+    assert_int_equal(sm_h5_verify_checksums(f, path, 1, &checked), 0);
+    assert_true(checked >= 13);
     assert_int_equal(h5_attr_int(f, "/meta", "epoch"), 3);
     assert_int_equal(h5_attr_int(f, "/meta", "step"), 3 * 256 / 32);
     assert_int_equal(h5_attr_int(f, "/meta", "seed"), 3);

@@ -7,6 +7,15 @@
  *   /placement/lc_core    int32 [n_lcs] the placement the run used (LC -> core)
  *   /placement/policy     float32 [k] the rl placer's state, when it ran (warm start on resume)
  *   /rng                  attrs: seed (all randomness is counter-based: no other state)
+ *   /resume               only when a signal stopped epoch `epoch` inside: attrs round,
+ *                         loss_sum, correct, seen; lc_bytes [n_lcs,n_lcs], core_bytes and
+ *                         core_messages [R,R] float64 (the rounds done so far)
+ *
+ * Every dataset carries a uint64 "checksum" attribute (version 2; h5util.h);
+ * saving verifies the written file before renaming it into place and keeps the
+ * checkpoint it replaces as checkpoint.prev.h5; loading verifies every tensor
+ * before using any. Version 1 files (no checksums) come from other writers,
+ * e.g. the PyTorch reference (tests/ref), and are read unverified.
  */
 #define _GNU_SOURCE
 #include "sm_io.h"
@@ -14,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +39,13 @@ static void fsync_path(const char *path, int directory) {
     if (fd >= 0) { fsync(fd); close(fd); }
 }
 
-int sm_h5_atomic_write(const char *path, int (*writer)(int64_t file, void *ctx), void *ctx) {
+/* Write `path` through a temporary file: write, flush, close, fsync, reopen and
+ * verify every dataset's checksum, then (when `previous` is set and `path`
+ * exists) hard-link the old file to `previous`, and rename the temporary file
+ * over `path`. Whatever fails, `path` is either the old file or the new one,
+ * complete and verified. */
+static int atomic_write(const char *path, const char *previous, int (*writer)(int64_t file, void *ctx),
+                        void *ctx) {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
     sm_h5_quiet();
@@ -38,12 +54,32 @@ int sm_h5_atomic_write(const char *path, int (*writer)(int64_t file, void *ctx),
     int rc = writer(file, ctx);
     if (!rc && H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) rc = sm_fail("%s: flush failed (disk full?)", tmp);
     if (H5Fclose(file) < 0 && !rc) rc = sm_fail("%s: close failed (disk full?)", tmp);
+    if (!rc) {
+        fsync_path(tmp, 0);
+        sm_fault_point("corrupt-file", tmp);
+        hid_t back;
+        rc = sm_h5_open_read(&back, tmp);
+        if (!rc) {
+            rc = sm_h5_verify_checksums(back, tmp, 1, NULL);
+            H5Fclose(back);
+        }
+        if (rc) rc = SM_EFAIL; /* the file we just wrote reads back wrong: an I/O failure, not bad input */
+    }
     if (rc) {
         unlink(tmp);
-        sm_error_prefix("writing %s: ", path);
+        sm_error_prefix("writing %s (the previous file is untouched): ", path);
         return rc;
     }
-    fsync_path(tmp, 0);
+    if (previous && access(path, F_OK) == 0) {
+        char ptmp[4200];
+        snprintf(ptmp, sizeof ptmp, "%s.tmp.%d", previous, (int)getpid());
+        unlink(ptmp);
+        if (link(path, ptmp) != 0 || rename(ptmp, previous) != 0) {
+            int e = errno;
+            unlink(ptmp), unlink(tmp);
+            return sm_fail("%s: cannot keep the previous file as %s: %s", path, previous, strerror(e));
+        }
+    }
     if (rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
@@ -53,6 +89,16 @@ int sm_h5_atomic_write(const char *path, int (*writer)(int64_t file, void *ctx),
     snprintf(dir, sizeof dir, "%s", path);
     fsync_path(dirname(dir), 1);
     return SM_OK;
+}
+
+int sm_h5_atomic_write(const char *path, int (*writer)(int64_t file, void *ctx), void *ctx) {
+    return atomic_write(path, NULL, writer, ctx);
+}
+
+void sm_checkpoint_previous_path(char *buf, size_t n, const char *path) {
+    size_t len = strlen(path);
+    if (len >= 3 && !strcmp(path + len - 3, ".h5")) snprintf(buf, n, "%.*s.prev.h5", (int)(len - 3), path);
+    else snprintf(buf, n, "%s.prev", path);
 }
 
 /* The on-disk shape of a layer's weight: [out, fan_in] or [out, C, k, k]. */
@@ -71,6 +117,7 @@ typedef struct {
     double loss;
     const int32_t *lc_core;
     const sm_placer_state *placer;
+    const sm_checkpoint_partial *partial;
 } save_ctx;
 
 static int write_layer_pair(hid_t file, const sm_model *m, int l, int which, const char *group,
@@ -128,13 +175,30 @@ static int write_checkpoint(int64_t file, void *vctx) {
     hid_t rng = sm_h5_group(file, "/rng");
     TRY(sm_h5_attr_int64(rng, "seed", (int64_t)m->seed));
     H5Gclose(rng);
+    const sm_checkpoint_partial *pa = c->partial;
+    if (pa && pa->round > 0) {
+        hid_t g = sm_h5_group(file, "/resume");
+        hsize_t nn[2] = {(hsize_t)pa->n_lcs, (hsize_t)pa->n_lcs}, rr[2] = {(hsize_t)pa->ranks, (hsize_t)pa->ranks};
+        rc = sm_h5_attr_int64(g, "round", pa->round);
+        if (!rc) rc = sm_h5_attr_double(g, "loss_sum", pa->loss_sum);
+        if (!rc) rc = sm_h5_attr_int64(g, "correct", pa->correct);
+        if (!rc) rc = sm_h5_attr_int64(g, "seen", pa->seen);
+        if (!rc) rc = sm_h5_write_doubles(g, "lc_bytes", pa->lc_bytes, 2, nn);
+        if (!rc) rc = sm_h5_write_doubles(g, "core_bytes", pa->core_bytes, 2, rr);
+        if (!rc) rc = sm_h5_write_doubles(g, "core_messages", pa->core_messages, 2, rr);
+        H5Gclose(g);
+        TRY(rc);
+    }
     return SM_OK;
 }
 
 int sm_checkpoint_save(const sm_model *m, const char *path, const char *config_text, int epoch,
-                       const int32_t *lc_core, const sm_placer_state *placer) {
-    save_ctx c = {m, config_text, epoch, 0.0, lc_core, placer};
-    return sm_h5_atomic_write(path, write_checkpoint, &c);
+                       const int32_t *lc_core, const sm_placer_state *placer,
+                       const sm_checkpoint_partial *partial) {
+    save_ctx c = {m, config_text, epoch, 0.0, lc_core, placer, partial};
+    char previous[4200];
+    sm_checkpoint_previous_path(previous, sizeof previous, path);
+    return atomic_write(path, previous, write_checkpoint, &c);
 }
 
 int sm_checkpoint_read_policy(const char *path, float *policy, size_t n, int *found) {
@@ -172,6 +236,38 @@ static int read_layer_pair(hid_t file, const char *fname, sm_model *m, int l, in
     return rc;
 }
 
+/* /resume: an epoch stopped inside (sm_checkpoint_partial). */
+static int read_partial(hid_t file, const char *path, const sm_model *m, sm_checkpoint_partial *pa) {
+    int64_t round, correct, seen;
+    double loss_sum;
+    int rank;
+    hsize_t dims[8];
+    TRY(sm_h5_read_attr_int64(file, path, "/resume", "round", &round));
+    TRY(sm_h5_read_attr_int64(file, path, "/resume", "correct", &correct));
+    TRY(sm_h5_read_attr_int64(file, path, "/resume", "seen", &seen));
+    TRY(sm_h5_read_attr_double(file, path, "/resume", "loss_sum", &loss_sum));
+    if (round < 1 || correct < 0 || seen < correct || !isfinite(loss_sum))
+        return sm_error("%s: /resume holds round %lld, correct %lld, seen %lld, loss_sum %g: expected "
+                        "round >= 1, 0 <= correct <= seen and a finite loss", path, (long long)round,
+                        (long long)correct, (long long)seen, loss_sum);
+    TRY(sm_h5_shape(file, path, "/resume/core_bytes", &rank, dims));
+    if (rank != 2 || dims[0] != dims[1] || dims[0] < 1 || dims[0] > 1u << 16)
+        return sm_error("%s: /resume/core_bytes must be float64 [R,R] with 1 <= R <= 65536", path);
+    pa->round = (long)round, pa->correct = (long)correct, pa->seen = (long)seen, pa->loss_sum = loss_sum;
+    pa->n_lcs = m->n_lcs, pa->ranks = (int)dims[0];
+    hsize_t nn[2] = {(hsize_t)m->n_lcs, (hsize_t)m->n_lcs};
+    pa->lc_bytes = sm_xmalloc(sizeof(double) * (size_t)m->n_lcs * (size_t)m->n_lcs);
+    pa->core_bytes = sm_xmalloc(sizeof(double) * (size_t)dims[0] * dims[0]);
+    pa->core_messages = sm_xmalloc(sizeof(double) * (size_t)dims[0] * dims[0]);
+    TRY(sm_h5_read_doubles(file, path, "/resume/lc_bytes", pa->lc_bytes, 2, nn));
+    TRY(sm_h5_read_doubles(file, path, "/resume/core_bytes", pa->core_bytes, 2, dims));
+    TRY(sm_h5_read_doubles(file, path, "/resume/core_messages", pa->core_messages, 2, dims));
+    hsize_t n = (hsize_t)m->n_lcs;
+    pa->lc_core = sm_xmalloc(sizeof(int32_t) * (size_t)m->n_lcs);
+    TRY(sm_h5_read_ints(file, path, "/placement/lc_core", pa->lc_core, 1, &n));
+    return SM_OK;
+}
+
 static int load_checkpoint(hid_t file, const char *path, sm_model *m, int with_optimizer,
                            sm_checkpoint_meta *meta) {
     char *format = NULL;
@@ -182,9 +278,21 @@ static int load_checkpoint(hid_t file, const char *path, sm_model *m, int with_o
     if (bad) return sm_error("%s: /meta format is not '%s': not a spikemesh checkpoint", path,
                              SM_CHECKPOINT_FORMAT);
     TRY(sm_h5_read_attr_int64(file, path, "/meta", "version", &version));
-    if (version != SM_CHECKPOINT_VERSION)
-        return sm_error("%s: checkpoint version %lld, this build reads version %d", path,
+    if (version != 1 && version != SM_CHECKPOINT_VERSION)
+        return sm_error("%s: checkpoint version %lld, this build reads versions 1 and %d", path,
                         (long long)version, SM_CHECKPOINT_VERSION);
+    /* version 1: written by other tools (tests/ref), no checksums; 2: spikemesh's own, every
+     * tensor checked before any of it is used */
+    if (version >= 2) {
+        int rc = sm_h5_verify_checksums(file, path, 1, NULL);
+        if (rc) {
+            char previous[4200];
+            sm_checkpoint_previous_path(previous, sizeof previous, path);
+            if (access(previous, R_OK) == 0)
+                sm_error_prefix("the checkpoint is refused (the previous one, %s, may be intact): ", previous);
+            return rc;
+        }
+    }
     TRY(sm_h5_read_attr_int64(file, path, "/meta", "epoch", &epoch));
     TRY(sm_h5_read_attr_int64(file, path, "/meta", "step", &step));
     TRY(sm_h5_read_attr_int64(file, path, "/meta", "seed", &seed));
@@ -223,6 +331,7 @@ static int load_checkpoint(hid_t file, const char *path, sm_model *m, int with_o
         char *config = NULL;
         if (sm_h5_read_attr_string(file, path, "/meta", "config", &config)) config = sm_xstrdup("");
         meta->config = config;
+        if (sm_h5_exists(file, "/resume")) TRY(read_partial(file, path, m, &meta->partial));
     }
     return SM_OK;
 }
@@ -233,13 +342,16 @@ int sm_checkpoint_load(sm_model *m, const char *path, int with_optimizer, sm_che
     TRY(sm_h5_open_read(&file, path));
     int rc = load_checkpoint(file, path, m, with_optimizer, meta);
     H5Fclose(file);
+    if (rc) sm_checkpoint_meta_free(meta);
     return rc;
 }
 
 void sm_checkpoint_meta_free(sm_checkpoint_meta *meta) {
     if (!meta) return;
     free(meta->config);
-    meta->config = NULL;
+    free(meta->partial.lc_bytes), free(meta->partial.core_bytes), free(meta->partial.core_messages);
+    free(meta->partial.lc_core);
+    memset(meta, 0, sizeof *meta);
 }
 
 int sm_batch_load(const sm_model *m, const char *path, float **x, int32_t **y, int *B, int *is_spikes) {
@@ -313,6 +425,6 @@ static int write_grads(int64_t file, void *vctx) {
 }
 
 int sm_grads_save(const sm_model *m, const char *path, double loss) {
-    save_ctx c = {m, NULL, 0, loss, NULL, NULL};
+    save_ctx c = {m, NULL, 0, loss, NULL, NULL, NULL};
     return sm_h5_atomic_write(path, write_grads, &c);
 }

@@ -11,6 +11,10 @@ void sm_h5_quiet(void);
 /* Open an existing file read-only; SM_EINPUT naming the path when missing or not HDF5. */
 int sm_h5_open_read(hid_t *file, const char *path);
 
+/* The attribute every sm_h5_write_* dataset carries: uint64 sm_checksum64 of its
+ * elements in their native type. */
+#define SM_H5_CHECKSUM "checksum"
+
 int sm_h5_write_floats(hid_t loc, const char *name, const float *data, int rank, const hsize_t *dims);
 int sm_h5_write_doubles(hid_t loc, const char *name, const double *data, int rank, const hsize_t *dims);
 int sm_h5_write_ints(hid_t loc, const char *name, const int32_t *data, int rank, const hsize_t *dims);
@@ -36,7 +40,13 @@ int sm_h5_read_scalar_double(hid_t file, const char *fname, const char *name, do
 /* Attributes of an object: string (malloc'd) and integer. SM_EINPUT naming it when absent. */
 int sm_h5_read_attr_string(hid_t file, const char *fname, const char *obj, const char *name, char **out);
 int sm_h5_read_attr_int64(hid_t file, const char *fname, const char *obj, const char *name, int64_t *out);
+int sm_h5_read_attr_double(hid_t file, const char *fname, const char *obj, const char *name, double *out);
 int sm_h5_exists(hid_t file, const char *path);
+/* Read every dataset of the file and compare it with its SM_H5_CHECKSUM.
+ * A dataset without one is an error when require (spikemesh's own files),
+ * skipped otherwise. SM_EINPUT naming the file and the first bad dataset.
+ * *checked (may be NULL): datasets verified. */
+int sm_h5_verify_checksums(hid_t file, const char *fname, int require, long *checked);
 /* "[2,3,4]" into buf. */
 const char *sm_h5_dims_str(char *buf, size_t n, int rank, const hsize_t *dims);
 

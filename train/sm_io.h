@@ -12,7 +12,20 @@
 #include "sm_model.h"
 
 #define SM_CHECKPOINT_FORMAT "spikemesh-checkpoint"
-#define SM_CHECKPOINT_VERSION 1
+#define SM_CHECKPOINT_VERSION 2 /* 2: a checksum on every dataset; 1 (no checksums) is still read */
+
+/* An epoch stopped at a round boundary (a signal): the rounds done and what
+ * they had accumulated, so that resuming finishes the epoch with the same
+ * figures (checkpoint.h5 /resume). round = 0: at an epoch boundary. */
+typedef struct {
+    long round;
+    double loss_sum;
+    long correct, seen;
+    int n_lcs, ranks;
+    double *lc_bytes;                  /* [n_lcs][n_lcs] */
+    double *core_bytes, *core_messages; /* [ranks][ranks] */
+    int32_t *lc_core;                  /* loaded only: the placement those rounds ran on */
+} sm_checkpoint_partial;
 
 typedef struct {
     int epoch;              /* epochs completed */
@@ -20,6 +33,7 @@ typedef struct {
     uint64_t seed;
     int has_optimizer;      /* /optim present */
     char *config;           /* YAML text stored in /meta (owned; free()) */
+    sm_checkpoint_partial partial; /* round > 0: epoch `epoch` was stopped inside (arrays owned) */
 } sm_checkpoint_meta;
 
 /* The placer's learned state (the rl policy as sm_rl_policy_get floats). */
@@ -30,9 +44,15 @@ typedef struct {
 
 /* Write weights, optimizer state, step, the config text, the placement
  * (lc_core [n_lcs], or NULL for a single core: all zeros) and, when placer is
- * not NULL, /placement/policy float32 [n]. Atomic. */
+ * not NULL, /placement/policy float32 [n]. Atomic and verified: the file is
+ * read back and every checksum checked before it replaces `path`, whose old
+ * content is kept as sm_checkpoint_previous_path(path). */
 int sm_checkpoint_save(const sm_model *m, const char *path, const char *config_text, int epoch,
-                       const int32_t *lc_core, const sm_placer_state *placer);
+                       const int32_t *lc_core, const sm_placer_state *placer,
+                       const sm_checkpoint_partial *partial);
+/* The name the previous checkpoint keeps when a new one replaces it:
+ * DIR/checkpoint.h5 -> DIR/checkpoint.prev.h5. */
+void sm_checkpoint_previous_path(char *buf, size_t n, const char *path);
 /* Read /placement/policy into policy [n]: *found = 1 when present with n entries,
  * 0 when the checkpoint has none (a run without the rl placer). SM_EINPUT naming
  * the file when it has another length (a policy of another spikemesh version). */

@@ -119,9 +119,19 @@ static int idx_read_images(const char *path, int limit, uint8_t **pixels, uint32
     }
     uint64_t total = n * image_bytes;
     uint32_t keep = (limit > 0 && (uint32_t)limit < n) ? (uint32_t)limit : n;
-    size_t bytes = (size_t)keep * rows * cols, got;
-    *pixels = sm_xmalloc(bytes);
-    rc = idx_read(gz, path, *pixels, bytes, &got);
+    size_t bytes = (size_t)keep * rows * cols, got = 0;
+    /* the header may promise far more than the file holds: grow the buffer with
+     * the data actually read (from 16 MiB, doubling) instead of trusting it */
+    size_t cap = bytes < ((size_t)16 << 20) ? bytes : (size_t)16 << 20;
+    *pixels = sm_xmalloc(cap);
+    for (;;) {
+        size_t step;
+        rc = idx_read(gz, path, *pixels + got, cap - got, &step);
+        got += step;
+        if (rc || got < cap || cap == bytes) break;
+        cap = cap > bytes / 2 ? bytes : 2 * cap;
+        *pixels = sm_xrealloc(*pixels, cap);
+    }
     if (!rc && got < bytes)
         rc = sm_error("%s: truncated: header promises %u images of %ux%u (%llu bytes), file holds "
                       "%zu", path, n, rows, cols, (unsigned long long)total, got);

@@ -214,10 +214,15 @@ static int read_typed(hid_t file, const char *fname, const char *name, hid_t mem
     hid_t set = H5Dopen2(file, name, H5P_DEFAULT);
     hid_t type = H5Dget_type(set);
     H5T_class_t cls = H5Tget_class(type);
+    size_t esize = H5Tget_size(type);
     H5Tclose(type);
     if (cls != H5T_INTEGER && cls != H5T_FLOAT) {
         H5Dclose(set);
         return sm_error("%s: dataset %s is not numeric", fname, name);
+    }
+    if (esize == 0 || esize > 16) { /* a damaged type would make libhdf5 allocate n x size to convert */
+        H5Dclose(set);
+        return sm_error("%s: dataset %s has %zu-byte numbers, expected 1 to 16 (damaged file?)", fname, name, esize);
     }
     herr_t st = H5Dread(set, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out);
     H5Dclose(set);

@@ -5,9 +5,6 @@
 #include <hdf5.h>
 
 #include "fuzz_util.h"
-#include "sm_common.h"
-#include "sm_graph.h"
-#include "sm_placement.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
@@ -16,13 +13,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    const char *path = fuzz_file("raw.h5", data, size);
-    sm_lc_graph g;
-    sm_mesh mesh;
-    if (sm_graph_read(path, &g, &mesh) == SM_OK) sm_graph_free(&g);
-    sm_error_clear();
-    int32_t lc_core[16];
-    sm_placement_read(path, lc_core, 16, 16);
-    sm_error_clear();
+    fuzz_graph_and_placement(fuzz_file("raw.h5", data, size), 16);
     return 0;
 }

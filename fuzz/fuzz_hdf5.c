@@ -18,10 +18,8 @@
 #include "fuzz_util.h"
 #include "sm_common.h"
 #include "sm_config.h"
-#include "sm_graph.h"
 #include "sm_io.h"
 #include "sm_model.h"
-#include "sm_placement.h"
 
 static const char *const PATHS[] = {
     "/meta", "/layers/0_conv2d/weight", "/layers/0_conv2d/bias", "/layers/1_dense/weight",
@@ -140,13 +138,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sm_checkpoint_meta meta;
     if (sm_checkpoint_load(&model, path, 1, &meta) == SM_OK) sm_checkpoint_meta_free(&meta);
     sm_error_clear();
-    sm_lc_graph g;
-    sm_mesh mesh;
-    if (sm_graph_read(path, &g, &mesh) == SM_OK) sm_graph_free(&g);
-    sm_error_clear();
-    int32_t lc_core[8];
-    sm_placement_read(path, lc_core, 4, 4);
-    sm_error_clear();
+    fuzz_graph_and_placement(path, 4);
     float *x = NULL;
     int32_t *y = NULL;
     int B, spikes;

@@ -10,6 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sm_common.h"
+#include "sm_graph.h"
+#include "sm_placement.h"
+
 /* Write data to a file named `name` in this process's scratch directory and
  * return its path (static buffer, valid until the next call). */
 static inline const char *fuzz_file(const char *name, const uint8_t *data, size_t size) {
@@ -26,6 +30,18 @@ static inline const char *fuzz_file(const char *name, const uint8_t *data, size_
     if (size && fwrite(data, 1, size, f) != size) abort();
     fclose(f);
     return path;
+}
+
+/* The graph and placement readers on the file at `path` (placement for n <= 16
+ * LCs on n cores): each returns SM_OK or a message; anything else is a finding. */
+static inline void fuzz_graph_and_placement(const char *path, int n) {
+    sm_lc_graph g;
+    sm_mesh mesh;
+    if (sm_graph_read(path, &g, &mesh) == SM_OK) sm_graph_free(&g);
+    sm_error_clear();
+    int32_t lc_core[16];
+    sm_placement_read(path, lc_core, n, n);
+    sm_error_clear();
 }
 
 #endif

@@ -54,6 +54,7 @@ struct sm_executor {
     int has_resume;            /* sm_executor_resume_at: the next epoch starts inside */
     sm_epoch_resume resume;
     long bad_key;              /* first non-finite loss/gradient here: (step·2 + is_grad)·n_lcs + lc */
+    int faults;                /* SPIKEMESH_FAULT is set (tests): offer the round boundaries to it */
 };
 
 #define NO_BAD LONG_MAX
@@ -123,6 +124,7 @@ int sm_executor_new(sm_executor **out, sm_model *m, sm_comm *c, const sm_dataset
         if (sm_comm_owns(c, i)) e->bytes_now += 4.0 * sizeof(float) * m->lcs[i].n_param;
     e->bytes_peak = e->bytes_now;
     e->bad_key = NO_BAD;
+    e->faults = getenv("SPIKEMESH_FAULT") != NULL;
     *out = e;
     return SM_OK;
 }
@@ -460,7 +462,7 @@ int sm_executor_epoch(sm_executor *e, int epoch, long total_steps, sm_epoch_stat
     }
     for (long r = first; r < e->rounds; r++) {
         run_round(e, r, total_steps, &last_lr);
-        if (getenv("SPIKEMESH_FAULT")) { /* tests: a rank dies here (sm_fault_point) */
+        if (e->faults) { /* tests: a rank dies or is signalled here (sm_fault_point) */
             char key[96];
             snprintf(key, sizeof key, "rank=%d,epoch=%d,round=%ld", c->rank, epoch, r);
             sm_fault_point("kill", key);

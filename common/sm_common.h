@@ -22,16 +22,6 @@ enum { SM_OK = 0, SM_EFAIL = 1, SM_EINPUT = 2 };
 #define SM_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define SM_PRINTF(a, b)
-/* Fault injection for tests, off unless SPIKEMESH_FAULT = "POINT:VALUE" names
- * this point (docs/errors.md, "Injected faults"):
- *   kill:KEY, term:KEY    raise SIGKILL (SIGTERM) when key equals KEY exactly (the
- *                         executor passes "rank=R,epoch=E,round=S" after every round,
- *                         E and S counted from 0);
- *   corrupt-file:TEXT     flip the middle byte of the file `key` when its path
- *                         contains TEXT (atomic writes pass their temporary file
- *                         just before verifying it). */
-void sm_fault_point(const char *point, const char *key);
-
 #endif
 
 /* Record the error message (printf-style) and return SM_EINPUT, so a caller can

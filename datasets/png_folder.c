@@ -87,16 +87,25 @@ typedef struct {
     png_bytep *rows;   /* row pointers into pixels, owned */
     uint32_t width, height;
     int channels;      /* 1 (gray) or 3 (RGB) after the transforms */
-    char message[256]; /* libpng's reason for an error */
+    char message[384]; /* libpng's reason for an error */
+    char warning[128]; /* its last warning */
+    int in_header;     /* 1 while the header is read: an error there may be a kind libpng refuses */
 } png_read;
 
+/* The error, after the warning that explained it if there was one (libpng
+ * says "Invalid IHDR data" after warning "Unknown compression method in IHDR"). */
 static void on_png_error(png_structp png, png_const_charp msg) {
     png_read *r = png_get_error_ptr(png);
-    snprintf(r->message, sizeof r->message, "%s", msg);
+    char why[sizeof r->warning + 4] = "";
+    if (*r->warning) snprintf(why, sizeof why, " (%s)", r->warning);
+    snprintf(r->message, sizeof r->message, "%s%s", msg, why);
     png_longjmp(png, 1);
 }
 
-static void on_png_warning(png_structp png, png_const_charp msg) { (void)png, (void)msg; }
+static void on_png_warning(png_structp png, png_const_charp msg) {
+    png_read *r = png_get_error_ptr(png);
+    snprintf(r->warning, sizeof r->warning, "%s", msg);
+}
 
 /* libpng's default reader says only "Read Error" at end of file; say why. */
 static void on_png_read(png_structp png, png_bytep data, size_t length) {
@@ -113,6 +122,7 @@ static int png_decode(png_read *r) {
     if (setjmp(png_jmpbuf(r->png))) return -1;
     png_set_read_fn(r->png, r, on_png_read);
     png_set_sig_bytes(r->png, 8);
+    r->in_header = 1;
     png_read_info(r->png, r->info);
     r->width = png_get_image_width(r->png, r->info);
     r->height = png_get_image_height(r->png, r->info);
@@ -130,6 +140,7 @@ static int png_decode(png_read *r) {
     size_t row_bytes = png_get_rowbytes(r->png, r->info);
     if ((r->channels != 1 && r->channels != 3) || row_bytes != (size_t)r->width * r->channels)
         png_error(r->png, "unsupported pixel layout");
+    r->in_header = 0;
     r->pixels = sm_xmalloc(row_bytes * r->height);
     r->rows = sm_xmalloc(r->height * sizeof(png_bytep));
     for (uint32_t y = 0; y < r->height; y++) r->rows[y] = r->pixels + y * row_bytes;
@@ -165,7 +176,9 @@ static int png_load_file(const char *path, uint8_t **pixels, uint32_t *h, uint32
     free(r.rows);
     if (failed) {
         free(r.pixels);
-        return sm_error("%s: corrupt PNG: %s", path, r.message);
+        return r.in_header ? sm_error("%s: corrupt PNG header, or a kind of PNG that cannot be read (gray, "
+                                      "RGB or palette images of 1 to 16 bits are): %s", path, r.message)
+                           : sm_error("%s: corrupt PNG: %s", path, r.message);
     }
     *pixels = r.pixels, *h = r.height, *w = r.width, *channels = r.channels;
     return SM_OK;

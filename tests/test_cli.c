@@ -131,10 +131,11 @@ static void write_png_folder(const char *root) {
 }
 
 /* batch.h5 for tiny.yaml: /x float32 [B,1,8,8], and /y int32 [B] unless without_y. */
-static void write_batch(const char *path, int without_y) {
-    enum { B = 5 };
-    float x[B * 64];
-    int32_t y[B];
+/* batch.h5 of B samples (B may be 0: empty datasets) for the tiny model. */
+static void write_batch(const char *path, int B, int without_y) {
+    float x[5 * 64];
+    int32_t y[5];
+    assert_true(B <= 5);
     for (int i = 0; i < B * 64; i++) x[i] = (float)((i * 7919) % 101) / 100.0f;
     for (int i = 0; i < B; i++) y[i] = i % 4;
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -142,13 +143,13 @@ static void write_batch(const char *path, int without_y) {
     hsize_t xd[4] = {B, 1, 8, 8}, yd[1] = {B};
     hid_t s = H5Screate_simple(4, xd, NULL);
     hid_t d = H5Dcreate2(f, "x", H5T_IEEE_F32LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    assert_true(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0);
+    assert_true(!B || H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0);
     H5Dclose(d);
     H5Sclose(s);
     if (!without_y) {
         s = H5Screate_simple(1, yd, NULL);
         d = H5Dcreate2(f, "y", H5T_STD_I32LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        assert_true(H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, y) >= 0);
+        assert_true(!B || H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, y) >= 0);
         H5Dclose(d);
         H5Sclose(s);
     }
@@ -381,6 +382,17 @@ static void test_png_folder(void **state) {
     free(png);
     run("train", "-c", cfg, "-q", "--out", out, NULL);
     EXPECT_BAD(bad, "PNG");
+    /* a well-formed PNG of a kind libpng refuses: IHDR says compression method 1
+     * (only 0 is defined), with its CRC made right so that only the kind is wrong */
+    png = read_all(good, &n);
+    assert_memory_equal(png + 12, "IHDR", 4);
+    png[26] = 1;
+    uint32_t crc = (uint32_t)crc32(0, (const Bytef *)png + 12, 17);
+    for (int k = 0; k < 4; k++) png[29 + k] = (char)(crc >> (24 - 8 * k));
+    write_file(bad, png, n);
+    free(png);
+    run("train", "-c", cfg, "-q", "--out", out, NULL);
+    EXPECT_BAD(bad, "a kind of PNG that cannot be read", "compression method");
     write_png(bad, 1);
     /* wrong size without resizing */
     run("train", "-c", cfg, "--set", "model.input=[1,5,5]", "-q", "--out", out, NULL);
@@ -405,7 +417,7 @@ static void test_hdf5_inputs(void **state) {
     tpath(grads, "grads.h5");
 
     /* a good batch gives gradients */
-    write_batch(batch, 0);
+    write_batch(batch, 5, 0);
     run("grad", "-c", tiny, "--checkpoint", ckpt, "--batch", batch, "--out", grads, NULL);
     EXPECT_OUT(0, "loss ", "1_dense", "wrote");
     hid_t f = h5_open(grads);
@@ -420,9 +432,14 @@ static void test_hdf5_inputs(void **state) {
 
     /* batch.h5 without /y */
     tpath(bad, "batch-no-y.h5");
-    write_batch(bad, 1);
+    write_batch(bad, 5, 1);
     run("grad", "-c", tiny, "--checkpoint", ckpt, "--batch", bad, "--out", grads, NULL);
     EXPECT_BAD(bad, "missing dataset /y");
+    /* empty /x and /y */
+    tpath(bad, "batch-empty.h5");
+    write_batch(bad, 0, 0);
+    run("grad", "-c", tiny, "--checkpoint", ckpt, "--batch", bad, "--out", grads, NULL);
+    EXPECT_BAD(bad, "/x");
     /* a batch shaped for another model */
     run("grad", "-c", tiny, "--set", "model.input=[1,6,6]", "--checkpoint", ckpt, "--batch", batch,
         "--out", grads, NULL);

@@ -6,7 +6,10 @@
  *   /compute_seconds (summed over ranks), /ranks
  *   float64 [E]; attrs: seed, config.
  *   /stats/epoch int32 [E2] (the epochs trained by this process), /stats/lc_compute_seconds
- *   [E2,n_lcs], /stats/core_peak_bytes [E2,R], /stats/core_bytes and /stats/core_messages
+ *   [E2,n_lcs], /stats/core_peak_bytes [E2,R] (arena use), /stats/core_rss_bytes [E2,R]
+ *   (each rank's peak resident memory in the epoch), /stats/core_private_bytes [E2,R] (its
+ *   private resident memory at the epoch's end), /stats/core_heap_bytes [E2,R] (its malloc'ed
+ *   bytes then), /stats/core_bytes and /stats/core_messages
  *   [E2,R,R] (sender row, receiver column), /stats/lc_bytes [E2,n_lcs,n_lcs],
  *   /stats/placement int32 [E2,n_lcs]. */
 #include "sm_metrics.h"
@@ -49,12 +52,18 @@ void sm_metrics_append_stats(sm_metrics *mt, int epoch, const sm_epoch_stats *st
     mt->stats_epoch[k] = epoch;
     mt->lc_compute = grow(mt->lc_compute, mt->n_stats, n);
     mt->core_peak_bytes = grow(mt->core_peak_bytes, mt->n_stats, R);
+    mt->core_rss_bytes = grow(mt->core_rss_bytes, mt->n_stats, R);
+    mt->core_private_bytes = grow(mt->core_private_bytes, mt->n_stats, R);
+    mt->core_heap_bytes = grow(mt->core_heap_bytes, mt->n_stats, R);
     mt->core_bytes = grow(mt->core_bytes, mt->n_stats, R * R);
     mt->core_messages = grow(mt->core_messages, mt->n_stats, R * R);
     mt->lc_bytes = grow(mt->lc_bytes, mt->n_stats, n * n);
     mt->placement = sm_xrealloc(mt->placement, sizeof(int32_t) * (size_t)mt->n_stats * n);
     memcpy(mt->lc_compute + k * n, st->lc_compute, sizeof(double) * n);
     memcpy(mt->core_peak_bytes + k * R, st->core_peak_bytes, sizeof(double) * R);
+    memcpy(mt->core_rss_bytes + k * R, st->core_rss_bytes, sizeof(double) * R);
+    memcpy(mt->core_private_bytes + k * R, st->core_private_bytes, sizeof(double) * R);
+    memcpy(mt->core_heap_bytes + k * R, st->core_heap_bytes, sizeof(double) * R);
     memcpy(mt->core_bytes + k * R * R, st->core_bytes, sizeof(double) * R * R);
     memcpy(mt->core_messages + k * R * R, st->core_messages, sizeof(double) * R * R);
     memcpy(mt->lc_bytes + k * n * n, st->lc_bytes, sizeof(double) * n * n);
@@ -77,6 +86,10 @@ static int write_stats(hid_t file, const sm_metrics *mt) {
     int rc = sm_h5_write_ints(g, "epoch", mt->stats_epoch, 1, d1);
     if (!rc) rc = sm_h5_write_doubles(g, "lc_compute_seconds", mt->lc_compute, 2, dn);
     if (!rc) rc = sm_h5_write_doubles(g, "core_peak_bytes", mt->core_peak_bytes, 2, dR);
+    if (!rc && mt->core_rss_bytes) rc = sm_h5_write_doubles(g, "core_rss_bytes", mt->core_rss_bytes, 2, dR);
+    if (!rc && mt->core_private_bytes)
+        rc = sm_h5_write_doubles(g, "core_private_bytes", mt->core_private_bytes, 2, dR);
+    if (!rc && mt->core_heap_bytes) rc = sm_h5_write_doubles(g, "core_heap_bytes", mt->core_heap_bytes, 2, dR);
     if (!rc) rc = sm_h5_write_doubles(g, "core_bytes", mt->core_bytes, 3, dRR);
     if (!rc) rc = sm_h5_write_doubles(g, "core_messages", mt->core_messages, 3, dRR);
     if (!rc) rc = sm_h5_write_doubles(g, "lc_bytes", mt->lc_bytes, 3, dnn);
@@ -144,7 +157,7 @@ int sm_metrics_load(sm_metrics *mt, const char *path, int max_epochs) {
 
 void sm_metrics_free(sm_metrics *mt) {
     free(mt->epoch);
-    free(mt->stats_epoch); free(mt->lc_compute); free(mt->core_peak_bytes); free(mt->core_bytes);
+    free(mt->stats_epoch); free(mt->lc_compute); free(mt->core_peak_bytes); free(mt->core_rss_bytes); free(mt->core_private_bytes); free(mt->core_heap_bytes); free(mt->core_bytes);
     free(mt->core_messages); free(mt->lc_bytes); free(mt->placement); free(mt->predicted_core_bytes);
     for (int c = 0; c < SM_METRIC_COLUMNS; c++) free(mt->col[c]);
     memset(mt, 0, sizeof *mt);

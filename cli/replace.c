@@ -13,7 +13,8 @@
  *                      candidates evaluated by all ranks
  *                   3. re-place only if predicted_time(current) - predicted_time(new)
  *                      > migration time (Σ moved LC bytes / link_bandwidth +
- *                      hops · hop_latency) and the cost drops; then sm_migrate
+ *                      hops · hop_latency), the cost drops and every core's LCs fit
+ *                      chip.core_memory; then sm_migrate
  *                   4. predict the next epoch's traffic and time for the placement in use
  */
 #include <math.h>
@@ -100,8 +101,9 @@ static double migration_seconds(const sm_replacer *r, const int32_t *from, const
     for (int i = 0; i < r->g.n; i++) {
         if (from[i] == to[i]) continue;
         (*moved)++;
-        *bytes += r->g.memory[i];
-        s += r->g.memory[i] / r->mesh.link_bandwidth + sm_mesh_hops(&r->mesh, from[i], to[i]) * r->mesh.hop_latency;
+        const double b = sm_migrate_lc_bytes(&r->m->lcs[i]); /* what sm_migrate sends */
+        *bytes += b;
+        s += b / r->mesh.link_bandwidth + sm_mesh_hops(&r->mesh, from[i], to[i]) * r->mesh.hop_latency;
     }
     return s;
 }
@@ -158,7 +160,8 @@ int sm_replacer_after_epoch(sm_replacer *r, int epoch, const sm_epoch_stats *st,
     rep->current_cost = now.cost;
     rep->new_cost = res.fig.cost;
     rep->considered = 1;
-    rep->better = moved > 0 && res.fig.cost < now.cost;
+    /* a placement some core cannot hold is never migrated to (sm_executor.h M2) */
+    rep->better = moved > 0 && res.fig.cost < now.cost && res.fig.memory_violations == 0;
     if (rep->better && now.predicted_time - res.fig.predicted_time > mig) {
         sm_migration m;
         if ((rc = sm_migrate(comm, r->m, next, &m))) goto out;

@@ -24,7 +24,10 @@ typedef struct {
     int n_stats, n_lcs, n_cores;
     int32_t *stats_epoch;           /* [n_stats] */
     double *lc_compute;             /* [n_stats][n_lcs] seconds */
-    double *core_peak_bytes;        /* [n_stats][n_cores] */
+    double *core_peak_bytes;        /* [n_stats][n_cores] arena use */
+    double *core_rss_bytes;         /* [n_stats][n_cores] peak resident memory of each rank */
+    double *core_private_bytes;     /* [n_stats][n_cores] private resident memory at the epoch's end */
+    double *core_heap_bytes;        /* [n_stats][n_cores] malloc'ed bytes in use at the epoch's end */
     double *core_bytes;             /* [n_stats][n_cores][n_cores] payload bytes sent */
     double *core_messages;          /* [n_stats][n_cores][n_cores] */
     double *lc_bytes;               /* [n_stats][n_lcs][n_lcs] */

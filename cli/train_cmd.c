@@ -135,6 +135,15 @@ static void on_progress(void *ctx, long samples_done, long samples_total) {
     (void)samples_total;
 }
 
+/* The starting placement must fit every core's memory (sm_executor.h M2);
+ * the message says where the placement came from. */
+static int check_memory(const sm_model *m, const int32_t *lc_core, int ranks) {
+    int rc = sm_executor_check_memory(m, lc_core, ranks);
+    if (rc && *m->placement.file) sm_error_prefix("placement.file %s: ", m->placement.file);
+    else if (rc) sm_error_prefix("the %s placement on %d rank%s: ", m->placement.method, ranks, ranks == 1 ? "" : "s");
+    return rc;
+}
+
 /* Every rank learns whether any rank failed; a rank that did not fail itself
  * says so (its own message names nothing useful). */
 static int agree(int rc) {
@@ -178,6 +187,7 @@ int sm_cmd_train(int argc, char **argv) {
             if (!rc && (long)model.chip.mesh_w * model.chip.mesh_h < ranks)
                 rc = sm_error("chip.mesh_w x chip.mesh_h = %d x %d cores, but the job has %d MPI ranks "
                               "(one rank per core)", model.chip.mesh_w, model.chip.mesh_h, ranks);
+            if (!rc) rc = check_memory(&model, placement, ranks);
             if (!rc && model.layers[model.n_layers - 1].n_lc != 1)
                 rc = sm_error("the output layer (%s) must be one logical core (the loss needs all its "
                               "outputs together); remove its 'lcs' setting",
@@ -255,6 +265,7 @@ int sm_cmd_train(int argc, char **argv) {
         if (rc) goto done;
     }
     rc = sm_replacer_initial(&placer, placement);
+    if (!rc) rc = check_memory(&model, placement, comm.size);
     if (!rc) rc = sm_comm_set_placement(&comm, placement);
     if (!rc) rc = sm_executor_new(&exec, &model, &comm, &train);
     if (!rc && meta.partial.round > 0) { /* the checkpoint stopped inside epoch start_epoch */

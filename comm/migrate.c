@@ -23,6 +23,8 @@ enum { TAG_STATE = 11 };
 
 static size_t state_floats(const sm_lc *lc) { return 3 * lc->n_param; }
 
+double sm_migrate_lc_bytes(const sm_lc *lc) { return (double)(sizeof(float) * state_floats(lc) + 2 * sizeof(uint64_t)); }
+
 static uint64_t state_checksum(const float *block, size_t n, long step) {
     uint64_t h = sm_checksum64(block, sizeof(float) * n, 0);
     return sm_checksum64(&step, sizeof step, h);

@@ -3,6 +3,7 @@
 #include "sm_common.h"
 #include "sm_rng.h"
 
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +98,39 @@ double sm_thread_cpu_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void sm_rss_peak_reset(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w"); /* "5": reset the peak RSS (Linux >= 4.0) */
+    if (!f) return;
+    fputs("5", f);
+    fclose(f);
+}
+
+/* A "Key:   123 kB" line of /proc/self/status, in bytes; -1 if absent. */
+static double proc_status_bytes(const char *key) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    const size_t k = strlen(key);
+    double kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, key, k) && line[k] == ':') { kib = strtod(line + k + 1, NULL); break; }
+    fclose(f);
+    return kib < 0 ? -1 : kib * 1024.0;
+}
+
+double sm_rss_peak_bytes(void) { return proc_status_bytes("VmHWM"); }
+
+double sm_rss_private_bytes(void) { return proc_status_bytes("RssAnon"); }
+
+double sm_heap_bytes(void) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    struct mallinfo2 mi = mallinfo2();
+    return (double)(mi.uordblks + mi.hblkhd);
+#else
+    return -1;
+#endif
 }
 
 uint64_t sm_checksum64(const void *data, size_t n, uint64_t seed) {

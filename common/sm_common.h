@@ -49,6 +49,20 @@ float *sm_falloc(size_t count);
 double sm_wall_seconds(void);
 double sm_thread_cpu_seconds(void);
 
+/* The peak resident memory of this process in bytes (VmHWM; -1 where /proc
+ * has none), and its reset, so that a peak can be taken per epoch (Linux;
+ * without the reset the peak is the process's lifetime one). */
+double sm_rss_peak_bytes(void);
+void sm_rss_peak_reset(void);
+/* The private (anonymous) resident memory now: heap, arenas, stacks — what a
+ * leak would grow. Shared memory, e.g. Open MPI's transport segments, is not
+ * in it. -1 where /proc has none. */
+double sm_rss_private_bytes(void);
+/* Bytes malloc has handed out and not got back, over the whole process (Open
+ * MPI's and libraries' allocations included): the figure a leak grows, without
+ * the allocator's own slack. -1 where the C library does not say (glibc < 2.33). */
+double sm_heap_bytes(void);
+
 /* FNV-1a 64-bit checksum of a byte block (checkpoints, migrations). */
 uint64_t sm_checksum64(const void *data, size_t n, uint64_t seed);
 

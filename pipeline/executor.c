@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sm_arena.h"
 #include "sm_common.h"
 #include "sm_partition.h"
 
@@ -45,7 +46,7 @@ struct sm_executor {
     double loss_sum;
     long correct, seen;
     double *lc_compute;        /* [n_lcs] */
-    double bytes_now, bytes_peak;
+    sm_arena arena;            /* this core's memory: its LCs' state (M1, M2) */
     sm_epoch_stats stats;
     sm_progress_fn progress;
     void *progress_ctx;
@@ -71,6 +72,87 @@ static size_t block_of(const sm_model *m, int lc_id) {
     return (size_t)(lc->o1 - lc->o0) * L->out_h * L->out_w;
 }
 
+
+/* ---- the core's memory --------------------------------------------------- */
+
+int sm_executor_check_memory(const sm_model *m, const int32_t *lc_core, int ranks) {
+    double *bytes = sm_xcalloc((size_t)ranks, sizeof(double));
+    for (int i = 0; i < m->n_lcs; i++) bytes[lc_core[i]] += sm_lc_state_bytes(m, i);
+    int over = -1, n_over = 0;
+    for (int r = 0; r < ranks; r++)
+        if (bytes[r] > m->chip.core_memory) { n_over++; if (over < 0) over = r; }
+    if (over < 0) { free(bytes); return SM_OK; }
+    char lcs[256] = "";
+    double params = 0;
+    int shown = 0, len = 0, n_here = 0;
+    for (int i = 0; i < m->n_lcs; i++) {
+        if (lc_core[i] != over) continue;
+        n_here++;
+        params += 16.0 * (double)m->lcs[i].n_param;
+        if (shown < 12 && len < (int)sizeof lcs - 48) {
+            len += snprintf(lcs + len, sizeof lcs - (size_t)len, "%s%d (%s)", shown ? ", " : "", i,
+                            m->layers[m->lcs[i].layer].name);
+            shown++;
+        }
+    }
+    if (shown < n_here) snprintf(lcs + len, sizeof lcs - (size_t)len, " and %d more", n_here - shown);
+    const double need = bytes[over], MiB = 1024.0 * 1024.0;
+    free(bytes);
+    return sm_error("core %d (%d,%d) would hold LC%s %s: %.0f bytes (%.2f MiB: %.2f MiB of parameters, "
+                    "gradients and optimizer moments, %.2f MiB of BPTT state for the microbatches in flight), "
+                    "but chip.core_memory is %.0f bytes (%.2f MiB)%s; spread these LCs over more cores or "
+                    "raise chip.core_memory",
+                    over, over % m->chip.mesh_w, over / m->chip.mesh_w, n_here == 1 ? "" : "s", lcs, need,
+                    need / MiB, params / MiB, (need - params) / MiB, m->chip.core_memory,
+                    m->chip.core_memory / MiB,
+                    n_over > 1 ? (n_over == 2 ? " (and 1 more core is over)" : " (and more cores are over)") : "");
+}
+
+/* The arena was sized from the same counts the allocations follow: running
+ * out is a bug in that sum, not bad input. */
+static void arena_exhausted(const sm_executor *e, size_t bytes) {
+    fprintf(stderr, "spikemesh: internal error: rank %d: its arena (%zu of %zu bytes asked for) has no "
+            "room for %zu bytes more\n", e->c->rank, e->arena.requested, e->arena.capacity, bytes);
+    abort();
+}
+
+static float *arena_floats(sm_executor *e, size_t count) {
+    float *p = sm_arena_floats(&e->arena, count);
+    if (!p) arena_exhausted(e, sizeof(float) * count);
+    return p;
+}
+
+/* Move the state blocks of this rank's LCs into its arena (M1), or back out to
+ * the heap when the executor ends, so the model outlives it. */
+static void move_state(sm_executor *e, int into_arena) {
+    for (int k = 0; k < e->n_local; k++) {
+        sm_lc *lc = &e->m->lcs[e->local[k].id];
+        float **blocks[4] = {&lc->param, &lc->grad, &lc->opt_m, &lc->opt_v};
+        for (int b = 0; b < 4; b++) {
+            float *to = into_arena ? sm_arena_floats(&e->arena, lc->n_param) : sm_falloc(lc->n_param);
+            if (!to) arena_exhausted(e, sizeof(float) * lc->n_param);
+            memcpy(to, *blocks[b], sizeof(float) * lc->n_param);
+            if (into_arena) free(*blocks[b]);
+            *blocks[b] = to;
+        }
+    }
+}
+
+/* The stage lists never have more microbatches between forward and backward
+ * than sm_in_flight counts (what the arena was sized for). */
+static int check_in_flight(const sm_executor *e) {
+    for (int s = 0; s < e->S; s++) {
+        int open = 0, most = 0;
+        for (int k = 0; k < e->lists[s].n; k++) {
+            open += e->lists[s].ops[k].kind == SM_OP_F ? 1 : e->lists[s].ops[k].kind == SM_OP_B ? -1 : 0;
+            if (open > most) most = open;
+        }
+        if (most > sm_in_flight(e->m, s))
+            return sm_fail("internal error: stage %d keeps %d microbatches in flight, sm_in_flight says %d",
+                           s, most, sm_in_flight(e->m, s));
+    }
+    return SM_OK;
+}
 
 int sm_executor_new(sm_executor **out, sm_model *m, sm_comm *c, const sm_dataset *train) {
     *out = NULL;
@@ -101,10 +183,27 @@ int sm_executor_new(sm_executor **out, sm_model *m, sm_comm *c, const sm_dataset
         int rc = sm_schedule_ops(&e->lists[s], m->pipeline.schedule, e->S, e->M, s);
         if (rc) { sm_executor_free(e); return rc; }
     }
+    int rc = check_in_flight(e);
+    if (!rc) rc = sm_executor_check_memory(m, c->lc_core, c->size);
+    if (rc) { sm_executor_free(e); return rc; }
+    /* the arena: the budget is chip.core_memory, the block what this core's LCs need */
+    double need = 0;
+    size_t n_alloc = 0;
+    for (int i = 0; i < m->n_lcs; i++) {
+        if (!sm_comm_owns(c, i)) continue;
+        const sm_layer *L = &m->layers[m->lcs[i].layer];
+        need += sm_lc_state_bytes(m, i);
+        n_alloc += 4 + (size_t)sm_in_flight(m, m->lcs[i].layer) * (3 + (L->pool == SM_POOL_MAX) + e->stash);
+    }
+    if ((rc = sm_arena_init(&e->arena, (size_t)m->chip.core_memory, sm_arena_room((size_t)need, n_alloc)))) {
+        sm_executor_free(e);
+        return rc;
+    }
     for (int i = 0; i < m->n_lcs; i++) if (sm_comm_owns(c, i)) e->n_local++;
     e->local = sm_xcalloc((size_t)e->n_local + 1, sizeof(local_lc));
     for (int i = 0, k = 0; i < m->n_lcs; i++)
         if (sm_comm_owns(c, i)) e->local[k++].id = i;
+    move_state(e, 1);
     sm_model_reserve_scratch(m, e->Bm); /* neuron state lives in the slots */
     size_t widest = 0;
     for (int l = 0; l < m->n_layers; l++) {
@@ -120,9 +219,6 @@ int sm_executor_new(sm_executor **out, sm_model *m, sm_comm *c, const sm_dataset
     e->labels = sm_xcalloc((size_t)e->Bm, sizeof(int32_t));
     e->order = sm_xcalloc((size_t)train->n, sizeof(int32_t));
     e->lc_compute = sm_xcalloc((size_t)m->n_lcs, sizeof(double));
-    for (int i = 0; i < m->n_lcs; i++) /* parameter, gradient and moment blocks */
-        if (sm_comm_owns(c, i)) e->bytes_now += 4.0 * sizeof(float) * m->lcs[i].n_param;
-    e->bytes_peak = e->bytes_now;
     e->bad_key = NO_BAD;
     e->faults = getenv("SPIKEMESH_FAULT") != NULL;
     *out = e;
@@ -133,20 +229,24 @@ int sm_executor_new(sm_executor **out, sm_model *m, sm_comm *c, const sm_dataset
  * microbatch: same LC, same sizes. release_slot only marks it free. */
 static void release_slot(slot *s) { s->mb = -1; }
 
-static void free_slot(slot *s) {
-    free(s->in); free(s->io.mem); free(s->io.spk); free(s->io.pool_idx); free(s->stash); free(s->labels);
+static void free_slot(slot *s) { /* its buffers are the arena's, but for the labels */
+    free(s->labels);
     memset(s, 0, sizeof *s);
     s->mb = -1;
 }
 
 static void free_stats(sm_executor *e) {
-    free(e->stats.lc_compute); free(e->stats.core_peak_bytes); free(e->stats.core_bytes);
+    free(e->stats.lc_compute); free(e->stats.core_peak_bytes); free(e->stats.core_rss_bytes); free(e->stats.core_private_bytes);
+    free(e->stats.core_heap_bytes);
+    free(e->stats.core_bytes);
     free(e->stats.core_messages); free(e->stats.lc_bytes);
     memset(&e->stats, 0, sizeof e->stats);
 }
 
 void sm_executor_free(sm_executor *e) {
     if (!e) return;
+    if (e->arena.base) move_state(e, 0);
+    sm_arena_free(&e->arena);
     for (int k = 0; k < e->n_local; k++) {
         for (int j = 0; j < e->local[k].n_slots; j++) free_slot(&e->local[k].slots[j]);
         free(e->local[k].slots);
@@ -169,17 +269,10 @@ void sm_executor_resume_at(sm_executor *e, const sm_epoch_resume *r) {
 
 /* ---- slots -------------------------------------------------------------- */
 
-static double slot_bytes(const sm_executor *e, const sm_lc *lc) {
-    const sm_model *m = e->m;
-    const sm_layer *L = &m->layers[lc->layer];
-    const size_t TB = (size_t)m->T * e->Bm, block = block_of(m, (int)(lc - m->lcs));
-    double b = 2.0 * sizeof(float) * TB * block + sizeof(float) * TB * L->n_in;
-    if (L->pool == SM_POOL_MAX) b += sizeof(int32_t) * TB * block;
-    if (e->stash) b += sizeof(float) * lc->n_param;
-    return b;
-}
-
-/* A slot for microbatch mb: a released one of this LC, or a new one. */
+/* A slot for microbatch mb: a released one of this LC, or a new one carved
+ * from the arena — the bytes sm_lc_cost_of counts per microbatch in flight:
+ * the input (R = B samples for a static layer-0 input, else T·B), membrane and
+ * spikes, max-pool indices, stashed weights. */
 static slot *slot_new(sm_executor *e, local_lc *ll, int mb) {
     const sm_model *m = e->m;
     const sm_lc *lc = &m->lcs[ll->id];
@@ -195,15 +288,19 @@ static slot *slot_new(sm_executor *e, local_lc *ll, int mb) {
     memset(s, 0, sizeof *s);
     const sm_layer *L = &m->layers[lc->layer];
     const size_t TB = (size_t)m->T * e->Bm, block = block_of(m, ll->id);
+    const int in_static = lc->layer == 0 && sm_model_static_input(e->m);
+    const size_t R = in_static ? (size_t)e->Bm : TB;
     s->mb = mb;
-    s->in = sm_falloc(TB * L->n_in);
-    s->io = (sm_lc_io){.B = e->Bm, .in_static = lc->layer == 0 && sm_model_static_input(e->m), .in = s->in,
-                       .param = lc->param, .mem = sm_falloc(TB * block), .spk = sm_falloc(TB * block),
-                       .pool_idx = L->pool == SM_POOL_MAX ? sm_xcalloc(TB * block, sizeof(int32_t)) : NULL};
-    if (e->stash) s->stash = sm_falloc(lc->n_param);
+    s->in = arena_floats(e, R * L->n_in);
+    s->io = (sm_lc_io){.B = e->Bm, .in_static = in_static, .in = s->in, .param = lc->param,
+                       .mem = arena_floats(e, TB * block), .spk = arena_floats(e, TB * block)};
+    if (L->pool == SM_POOL_MAX) {
+        s->io.pool_idx = sm_arena_alloc(&e->arena, sizeof(int32_t) * R * block);
+        if (!s->io.pool_idx) arena_exhausted(e, sizeof(int32_t) * R * block);
+    }
+    if (e->stash) s->stash = arena_floats(e, lc->n_param);
+    /* the labels are the data set's (host memory), not the core's */
     if (lc->layer == m->n_layers - 1) s->labels = sm_xcalloc((size_t)e->Bm, sizeof(int32_t));
-    e->bytes_now += slot_bytes(e, lc);
-    if (e->bytes_now > e->bytes_peak) e->bytes_peak = e->bytes_now;
     return s;
 }
 
@@ -438,8 +535,8 @@ int sm_executor_epoch(sm_executor *e, int epoch, long total_steps, sm_epoch_stat
     e->loss_sum = 0;
     e->correct = e->seen = 0;
     memset(e->lc_compute, 0, sizeof(double) * (size_t)m->n_lcs);
-    e->bytes_peak = e->bytes_now;
     sm_shuffle(e->order, e->data->n, m->seed, (uint64_t)epoch);
+    sm_rss_peak_reset(); /* core_rss_bytes: this epoch's peak */
     SM_MPI(MPI_Barrier(c->comm));
     sm_comm_reset_epoch(c);
     double wall0 = sm_wall_seconds(), last_lr = 0;
@@ -514,12 +611,26 @@ int sm_executor_epoch(sm_executor *e, int epoch, long total_steps, sm_epoch_stat
     if (root) {
         st->lc_compute = sm_xcalloc((size_t)n, sizeof(double));
         st->core_peak_bytes = sm_xcalloc((size_t)R, sizeof(double));
+        st->core_rss_bytes = sm_xcalloc((size_t)R, sizeof(double));
+        st->core_private_bytes = sm_xcalloc((size_t)R, sizeof(double));
+        st->core_heap_bytes = sm_xcalloc((size_t)R, sizeof(double));
         st->core_bytes = sm_xcalloc((size_t)R * R, sizeof(double));
         st->core_messages = sm_xcalloc((size_t)R * R, sizeof(double));
         st->lc_bytes = sm_xcalloc((size_t)n * n, sizeof(double));
     }
     SM_MPI(MPI_Reduce(e->lc_compute, st->lc_compute, n, MPI_DOUBLE, MPI_SUM, 0, c->comm));
-    SM_MPI(MPI_Gather(&e->bytes_peak, 1, MPI_DOUBLE, st->core_peak_bytes, 1, MPI_DOUBLE, 0, c->comm));
+    const double arena_use = (double)e->arena.requested; /* nothing is freed inside: its high-water mark */
+    SM_MPI(MPI_Gather(&arena_use, 1, MPI_DOUBLE, st->core_peak_bytes, 1, MPI_DOUBLE, 0, c->comm));
+    /* the rank's memory, for leaks (test_soak): peak resident, private resident, malloc'ed */
+    double mem[3] = {sm_rss_peak_bytes(), sm_rss_private_bytes(), sm_heap_bytes()}, *per_rank = NULL;
+    if (root) per_rank = sm_xmalloc(sizeof *per_rank * 3 * (size_t)R);
+    SM_MPI(MPI_Gather(mem, 3, MPI_DOUBLE, per_rank, 3, MPI_DOUBLE, 0, c->comm));
+    for (int r = 0; root && r < R; r++) {
+        st->core_rss_bytes[r] = per_rank[3 * r];
+        st->core_private_bytes[r] = per_rank[3 * r + 1];
+        st->core_heap_bytes[r] = per_rank[3 * r + 2];
+    }
+    free(per_rank);
     SM_MPI(MPI_Reduce(c->core_bytes, st->core_bytes, R * R, MPI_DOUBLE, MPI_SUM, 0, c->comm));
     SM_MPI(MPI_Reduce(c->core_messages, st->core_messages, R * R, MPI_DOUBLE, MPI_SUM, 0, c->comm));
     SM_MPI(MPI_Reduce(c->lc_bytes, st->lc_bytes, n * n, MPI_DOUBLE, MPI_SUM, 0, c->comm));

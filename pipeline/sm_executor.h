@@ -31,6 +31,15 @@
  * non-finite loss or gradient) and where a checkpoint can resume it
  * (sm_executor_resume_at). async runs an epoch as one round: it stops only at
  * the end of the epoch.
+ *
+ * Memory (docs/errors.md, "Memory budgets"): M1 while an executor exists, the
+ * parameter, gradient and moment blocks of this rank's LCs, and every slot's
+ * BPTT state, live in one arena of chip.core_memory bytes (sm_arena.h); the
+ * blocks move back to the heap in sm_executor_free. M2 the arena holds exactly
+ * sm_lc_state_bytes of each LC once all its microbatches have been in flight:
+ * the figure the partition and the placer count; sm_executor_new refuses a
+ * placement that overflows any core before anything runs. Kernel scratch, the
+ * data set and messages in flight are the rank's, outside the budget.
  */
 #ifndef SM_EXECUTOR_H
 #define SM_EXECUTOR_H
@@ -54,7 +63,10 @@ typedef struct {
     double last_lr;
     /* on rank 0 only (NULL elsewhere), owned by the executor until the next epoch */
     double *lc_compute;        /* [n_lcs] seconds */
-    double *core_peak_bytes;   /* [R] */
+    double *core_peak_bytes;   /* [R] arena use: the LC state the core holds (M1, M2) */
+    double *core_rss_bytes;    /* [R] the rank's peak resident memory over the epoch (-1: unknown) */
+    double *core_private_bytes; /* [R] its private resident memory at the epoch's end (-1: unknown) */
+    double *core_heap_bytes;   /* [R] its malloc'ed bytes in use at the epoch's end (-1: unknown) */
     double *core_bytes;        /* [R][R] payload bytes sent */
     double *core_messages;     /* [R][R] */
     double *lc_bytes;          /* [n_lcs][n_lcs] */
@@ -86,6 +98,10 @@ typedef void (*sm_progress_fn)(void *ctx, long samples_done, long samples_total)
 
 typedef struct sm_executor sm_executor;
 
+/* SM_OK if every core's LCs under lc_core (ranks cores) fit chip.core_memory;
+ * else SM_EINPUT naming the first core over, its LCs and the bytes. Pure: every
+ * rank reaches the same verdict. */
+int sm_executor_check_memory(const sm_model *m, const int32_t *lc_core, int ranks);
 /* Prepare to train m on `train` with the comm's placement. Checks what the
  * executor needs of the model (the output layer is one LC). */
 int sm_executor_new(sm_executor **out, sm_model *m, sm_comm *c, const sm_dataset *train);

@@ -46,7 +46,7 @@ int sm_graph_from_model(const sm_model *m, long n_samples, sm_lc_graph *g) {
         sm_lc_cost cost = sm_lc_cost_of(m, lc->layer, lc->o1 - lc->o0, Bm, sm_in_flight(m, lc->layer),
                                         input_static);
         compute[i] = cost.flops * micro;
-        memory[i] = cost.bytes;
+        memory[i] = sm_lc_state_bytes(m, i); /* = cost.bytes: what the executor allocates */
         layer[i] = lc->layer;
     }
     for (int l = 0; l + 1 < m->n_layers; l++) {

@@ -598,7 +598,20 @@ static void test_failed_run_keeps_files(void **state) {
     snprintf(set, sizeof set, "data.train_images=%s", absent);
     tpath(notckpt, "keep-not-a-checkpoint.h5");
     write_text(notckpt, "nothing\n");
-    for (int attempt = 0; attempt < 4; attempt++) {
+    /* a placement file that puts the tiny model's 3 LCs on core 0 */
+    char placement[4200];
+    tpath(placement, "keep-all-on-core-0.h5");
+    {
+        int32_t lc_core[3] = {0, 0, 0};
+        hsize_t dim = 3;
+        hid_t f = H5Fcreate(placement, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), sp = H5Screate_simple(1, &dim, NULL);
+        hid_t d = H5Dcreate2(f, "lc_core", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        assert_true(H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, lc_core) >= 0);
+        H5Dclose(d); H5Sclose(sp); H5Fclose(f);
+    }
+    char pset[4300];
+    snprintf(pset, sizeof pset, "placement.file=%s", placement);
+    for (int attempt = 0; attempt < 5; attempt++) {
         switch (attempt) {
         case 0: /* bad data, found after the config was read */
             run("train", "-c", tiny, "-q", "--set", "data.source=idx", "--set", set, "--out", dir, NULL);
@@ -617,6 +630,11 @@ static void test_failed_run_keeps_files(void **state) {
         case 3: /* a bad config */
             run("train", "-c", tiny, "-q", "--set", "train.batch=0", "--out", dir, NULL);
             EXPECT_BAD("train.batch");
+            break;
+        case 4: /* a placement whose core 0 cannot hold its LCs (each fits alone) */
+            run("train", "-c", tiny, "-q", "--set", pset, "--set", "chip.core_memory=200000", "--out", dir, NULL);
+            EXPECT_BAD(placement, "core 0 (0,0) would hold LCs 0 (0_conv2d), 1 (1_dense), 2 (2_dense)",
+                       "bytes", "chip.core_memory is 200000 bytes");
             break;
         }
         for (int i = 0; i < 3; i++) {

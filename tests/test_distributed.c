@@ -6,7 +6,9 @@
  *   - the same run under several placements (sequential, random, all on
  *     rank 0) and under 20 random placements finishes with the same bits;
  *   - measured payload bytes per core pair equal the analytic count;
- *   - migrating every LC mid-training changes no bit.
+ *   - migrating every LC mid-training changes no bit;
+ *   - each rank's arena holds exactly the bytes the partition and the placer
+ *     count for its LCs, and a placement that overflows a core is refused.
  * A verdict is reduced over the ranks before it is asserted, and a failure
  * aborts the job (CMOCKA_TEST_ABORT=1), so no rank waits forever. */
 #include <mpi.h>
@@ -25,6 +27,7 @@
 #include "sm_data.h"
 #include "sm_executor.h"
 #include "sm_migrate.h"
+#include "sm_partition.h"
 #include "sm_placement.h"
 #include "sm_reference.h"
 #include "sm_rng.h"
@@ -79,7 +82,9 @@ static void run_executor(sm_model *m, const int32_t *lc_core, int epochs, int mi
             size_t R = (size_t)size;
             last->core_bytes = sm_xcalloc(R * R, sizeof(double));
             memcpy(last->core_bytes, st.core_bytes, sizeof(double) * R * R);
-            last->lc_compute = last->core_peak_bytes = last->core_messages = last->lc_bytes = NULL;
+            last->core_peak_bytes = sm_xcalloc(R, sizeof(double));
+            memcpy(last->core_peak_bytes, st.core_peak_bytes, sizeof(double) * R);
+            last->lc_compute = last->core_messages = last->lc_bytes = last->core_rss_bytes = last->core_private_bytes = last->core_heap_bytes = NULL;
         }
         if (epoch == migrate_after) {
             sm_migration rep;
@@ -233,6 +238,7 @@ static void test_traffic_is_analytic(void **state) {
         if (size > 1 && st.forward_bytes <= 0) ok = 0; /* the check saw real traffic */
         free(want);
         free(st.core_bytes);
+        free(st.core_peak_bytes);
     }
     assert_all(ok, "measured traffic differs from the analytic count");
     sm_model_free(&m);
@@ -257,6 +263,80 @@ static void test_migration_changes_nothing(void **state) {
 }
 
 /* Spikes survive packing: bit i of the stream is bits[i/8] >> (i%8) & 1. */
+/* M2 of sm_executor.h: after an epoch (every slot has been in flight) rank r's
+ * arena use is Σ sm_lc_state_bytes over its LCs, to the byte, under every
+ * schedule; the placer's per-LC memory is that same figure. */
+static void test_arena_holds_the_counted_bytes(void **state) {
+    (void)state;
+    static const char *const scheds[][3] = {
+        {"pipeline.schedule=sequential", NULL}, {"pipeline.schedule=gpipe", "pipeline.microbatches=4", NULL},
+        {"pipeline.schedule=1f1b", "pipeline.microbatches=4", NULL},
+        {"pipeline.schedule=async", "pipeline.microbatches=2", NULL}, /* fewer microbatches than stages */
+    };
+    for (size_t k = 0; k < sizeof scheds / sizeof scheds[0]; k++) {
+        sm_model m;
+        build(&m, scheds[k]);
+        int32_t *p = sm_xcalloc((size_t)m.n_lcs, sizeof(int32_t));
+        for (int i = 0; i < m.n_lcs; i++) p[i] = (i * 7 + 3) % size; /* not sequential */
+        sm_epoch_stats st = {0};
+        run_executor(&m, p, 1, -1, NULL, &st);
+        int ok = 1;
+        if (rank == 0) {
+            for (int r = 0; r < size; r++) {
+                double want = 0;
+                for (int i = 0; i < m.n_lcs; i++) if (p[i] == r) want += sm_lc_state_bytes(&m, i);
+                if (st.core_peak_bytes[r] != want) {
+                    print_error("%s: rank %d arena %.0f bytes, counted %.0f\n", scheds[k][0], r,
+                                st.core_peak_bytes[r], want);
+                    ok = 0;
+                }
+            }
+            free(st.core_bytes);
+            free(st.core_peak_bytes);
+        }
+        assert_all(ok, "arena use equals the counted state bytes");
+        free(p);
+        sm_model_free(&m);
+    }
+}
+
+/* A placement whose core cannot hold its LCs is refused before anything runs,
+ * with the core, its LCs and the bytes named; one byte more and it runs. */
+static void test_memory_overflow_refused(void **state) {
+    (void)state;
+    sm_model m;
+    build(&m, NULL);
+    int32_t *p = sm_xcalloc((size_t)m.n_lcs, sizeof(int32_t)); /* everything on core 0 */
+    double total = 0;
+    for (int i = 0; i < m.n_lcs; i++) total += sm_lc_state_bytes(&m, i);
+    m.chip.core_memory = total - 1;
+    assert_int_equal(sm_executor_check_memory(&m, p, size), SM_EINPUT);
+    const char *msg = sm_errmsg();
+    char bytes[64];
+    snprintf(bytes, sizeof bytes, "%.0f bytes", total);
+    int ok = strstr(msg, "core 0 (0,0)") && strstr(msg, "LCs 0 (0_conv2d), 1 (0_conv2d), 2 (1_dense)") &&
+             strstr(msg, bytes) && strstr(msg, "chip.core_memory");
+    if (!ok) print_error("message: %s\n", msg);
+    sm_comm c;
+    assert_int_equal(sm_comm_init(&c, MPI_COMM_WORLD, &m.chip, m.n_lcs), SM_OK);
+    assert_int_equal(sm_comm_set_placement(&c, p), SM_OK);
+    sm_executor *e = NULL;
+    ok = ok && sm_executor_new(&e, &m, &c, &data) == SM_EINPUT && !e;
+    m.chip.core_memory = total; /* exactly enough */
+    ok = ok && sm_executor_check_memory(&m, p, size) == SM_OK;
+    ok = ok && sm_executor_new(&e, &m, &c, &data) == SM_OK;
+    if (e) {
+        sm_epoch_stats st;
+        ok = ok && sm_executor_epoch(e, 0, sm_executor_steps_per_epoch(e), &st, NULL, NULL) == SM_OK;
+        if (rank == 0) ok = ok && st.core_peak_bytes[0] == total;
+        sm_executor_free(e);
+    }
+    sm_comm_free(&c);
+    assert_all(ok, "an overflowing placement is refused, one that fits runs");
+    free(p);
+    sm_model_free(&m);
+}
+
 static void test_spike_packing(void **state) {
     (void)state;
     const size_t lengths[] = {0, 1, 7, 8, 9, 63, 1000, 1003};
@@ -287,6 +367,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_random_placements_finish),
         cmocka_unit_test(test_traffic_is_analytic),
         cmocka_unit_test(test_migration_changes_nothing),
+        cmocka_unit_test(test_arena_holds_the_counted_bytes),
+        cmocka_unit_test(test_memory_overflow_refused),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     sm_dataset_free(&data);

@@ -28,8 +28,9 @@ int sm_in_flight(const sm_model *m, int stage) {
     case SM_SCHED_GPIPE:
         return M;
     case SM_SCHED_1F1B:
-    case SM_SCHED_ASYNC:
         return S - stage < M ? S - stage : M;
+    case SM_SCHED_ASYNC: /* one round of all the epoch's microbatches: min(S - stage, that) */
+        return S - stage;
     case SM_SCHED_SEQUENTIAL:
     default:
         return 1;
@@ -56,6 +57,12 @@ sm_lc_cost sm_lc_cost_of(const sm_model *m, int layer, int rows, int micro_batch
     if (m->pipeline.schedule == SM_SCHED_ASYNC && m->pipeline.stash) per_mb += n_param;
     sm_lc_cost c = {flops, 4.0 * (4.0 * n_param + in_flight * per_mb)};
     return c;
+}
+
+double sm_lc_state_bytes(const sm_model *m, int lc) {
+    const sm_lc *c = &m->lcs[lc];
+    return sm_lc_cost_of(m, c->layer, c->o1 - c->o0, sm_micro_batch(m), sm_in_flight(m, c->layer),
+                         c->layer == 0 && sm_model_static_input(m)).bytes;
 }
 
 void sm_partition_slice(int out, int n, int s, int *o0, int *o1) {

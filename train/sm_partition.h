@@ -43,12 +43,20 @@ sm_lc_cost sm_lc_cost_of(const sm_model *m, int layer, int rows, int micro_batch
                          int input_static);
 
 /* Microbatches in flight at stage (= layer) `stage` of S = n_layers under the
- * model's pipeline schedule: sequential 1, gpipe M, 1f1b and async
- * min(S - stage, M), with M = pipeline.microbatches (sm_schedule.h I5). */
+ * model's pipeline schedule: sequential 1, gpipe M, 1f1b min(S - stage, M),
+ * with M = pipeline.microbatches; async S - stage, because its one round holds
+ * all the epoch's microbatches (sm_schedule.h I5 with M = those; an epoch of
+ * fewer than S - stage microbatches keeps fewer). */
 int sm_in_flight(const sm_model *m, int stage);
 
 /* Samples per microbatch: train.batch / pipeline.microbatches. */
 int sm_micro_batch(const sm_model *m);
+
+/* The bytes LC `lc` holds while it trains: sm_lc_cost_of(...).bytes at the
+ * model's microbatch and in-flight count. The one figure the partition fits
+ * into chip.core_memory, the placer sums per core, and the executor allocates
+ * from the core's arena (sm_arena.h). */
+double sm_lc_state_bytes(const sm_model *m, int lc);
 
 /* Decide layers[l].n_lc for every layer whose n_lc_fixed is 0 (the config had
  * no `lcs` key); fixed layers keep theirs. Target total: partition.max_lcs if

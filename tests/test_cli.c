@@ -580,6 +580,17 @@ static int count_tmp_files(const char *dir) {
     return n;
 }
 
+/* placement.h5 holding /lc_core = v[0..n). */
+static void write_lc_core(const char *path, const int32_t *v, int n) {
+    hsize_t dim = (hsize_t)n;
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), sp = H5Screate_simple(1, &dim, NULL);
+    hid_t d = H5Dcreate2(f, "lc_core", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    H5Dclose(d);
+    H5Sclose(sp);
+    H5Fclose(f);
+}
+
 static void test_failed_run_keeps_files(void **state) {
     static const char *const files[] = {"checkpoint.h5", "metrics.h5", "config.yaml"};
     char dir[4200], path[4300], absent[4200], notckpt[4200];
@@ -598,20 +609,21 @@ static void test_failed_run_keeps_files(void **state) {
     snprintf(set, sizeof set, "data.train_images=%s", absent);
     tpath(notckpt, "keep-not-a-checkpoint.h5");
     write_text(notckpt, "nothing\n");
-    /* a placement file that puts the tiny model's 3 LCs on core 0 */
-    char placement[4200];
+    /* placement files for the tiny model's 3 LCs on 1 rank: all on core 0 (fits
+     * only a large core), one entry short, a core that does not exist */
+    static const int32_t on_core_0[3] = {0, 0, 0}, core_7[3] = {0, 0, 7};
+    char placement[4200], short_placement[4200], far_placement[4200];
     tpath(placement, "keep-all-on-core-0.h5");
-    {
-        int32_t lc_core[3] = {0, 0, 0};
-        hsize_t dim = 3;
-        hid_t f = H5Fcreate(placement, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), sp = H5Screate_simple(1, &dim, NULL);
-        hid_t d = H5Dcreate2(f, "lc_core", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        assert_true(H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, lc_core) >= 0);
-        H5Dclose(d); H5Sclose(sp); H5Fclose(f);
-    }
-    char pset[4300];
+    tpath(short_placement, "keep-short.h5");
+    tpath(far_placement, "keep-core-7.h5");
+    write_lc_core(placement, on_core_0, 3);
+    write_lc_core(short_placement, on_core_0, 2);
+    write_lc_core(far_placement, core_7, 3);
+    char pset[4300], pset_short[4300], pset_far[4300];
     snprintf(pset, sizeof pset, "placement.file=%s", placement);
-    for (int attempt = 0; attempt < 5; attempt++) {
+    snprintf(pset_short, sizeof pset_short, "placement.file=%s", short_placement);
+    snprintf(pset_far, sizeof pset_far, "placement.file=%s", far_placement);
+    for (int attempt = 0; attempt < 7; attempt++) {
         switch (attempt) {
         case 0: /* bad data, found after the config was read */
             run("train", "-c", tiny, "-q", "--set", "data.source=idx", "--set", set, "--out", dir, NULL);
@@ -635,6 +647,14 @@ static void test_failed_run_keeps_files(void **state) {
             run("train", "-c", tiny, "-q", "--set", pset, "--set", "chip.core_memory=200000", "--out", dir, NULL);
             EXPECT_BAD(placement, "core 0 (0,0) would hold LCs 0 (0_conv2d), 1 (1_dense), 2 (2_dense)",
                        "bytes", "chip.core_memory is 200000 bytes");
+            break;
+        case 5: /* a placement of the wrong length */
+            run("train", "-c", tiny, "-q", "--set", pset_short, "--out", dir, NULL);
+            EXPECT_BAD(short_placement, "/lc_core must be int32 [3]");
+            break;
+        case 6: /* a core the job does not have */
+            run("train", "-c", tiny, "-q", "--set", pset_far, "--out", dir, NULL);
+            EXPECT_BAD(far_placement, "/lc_core[2] = 7", "expected a core in 0..0");
             break;
         }
         for (int i = 0; i < 3; i++) {

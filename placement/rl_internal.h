@@ -172,4 +172,27 @@ void sm_rl_mean_placement(const sm_place_problem *p, const sm_rl_policy *pol, co
 /* Cost of lc_core plus the migration term (no evaluation: for costs already known). */
 double sm_rl_with_migration(const sm_rl_graph *gr, const sm_lc_graph *g, const int32_t *lc_core, double cost);
 
+/* ---- the searches on incremental deltas (rl_search.c) -------------------- */
+
+/* cls [n]: the class of every LC, as the lowest id of the class. Two LCs share
+ * a class when they have the same compute and memory, send the same bytes to
+ * the same LCs and receive the same bytes from the same LCs (the equal slices
+ * of a layer, typically); LCs that exchange traffic with each other never do.
+ * Swapping two LCs of a class leaves every term of the cost unchanged, so the
+ * searches skip such swaps without evaluating them. Exact (no hash collision
+ * can join two classes). */
+void sm_rl_classes(const sm_lc_graph *g, int *cls);
+
+/* Each improves lc_core [n] in place from a placement of known cost for at
+ * most `budget` evaluations of e (every delta counted 1; never past the
+ * budget), leaves the best placement it saw there and returns the evaluations
+ * used. They do nothing when a core holds more than sm_place_slots LCs (the
+ * memory repair may leave that) or n < 2. Randomness from *prng only. A swap
+ * of two LCs of one class (sm_rl_classes) is skipped, not evaluated. */
+
+/* Adaptive-range descent that anneals once it stalls (docs/placement.md). */
+long sm_rl_descend_anneal(sm_evals *e, int32_t *lc_core, long budget, uint64_t *prng);
+/* Range-limited swap search with kicks at local minima (docs/placement.md). */
+long sm_rl_swap_search(sm_evals *e, int32_t *lc_core, long budget, uint64_t *prng);
+
 #endif

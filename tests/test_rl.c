@@ -3,7 +3,8 @@
  * log-probability and of the PPO surrogate), the policy state round trip,
  * determinism and the budget, that training improves the policy's mean
  * placement (PPO and REINFORCE), that sm_place_rl beats sequential on a chain
- * graph, and the warm start on a perturbed graph.
+ * graph, the warm start on a perturbed graph, and the classes of
+ * interchangeable LCs that the searches skip swaps between.
  *
  * The chain graph: L layers of m LCs; every LC of layer l sends 1000 B to every
  * LC of layer l+1 (spikes) and receives 4000 B back (gradients).
@@ -504,6 +505,65 @@ static void test_warm_start(void **st) {
     sm_graph_free(&g), sm_graph_free(&g2);
 }
 
+/* ---- interchangeable LCs (rl_search.c) ----------------------------------- */
+
+/* The chain's layers are its classes; a changed compute, or traffic between
+ * two LCs of a layer, takes them out; and a swap inside a class never changes
+ * any term of the cost (every weight on, random placements with shared cores). */
+static void test_classes(void **state) {
+    (void)state;
+    enum { L = 4, M = 5, N = L * M };
+    sm_lc_graph g;
+    chain_graph(&g, L, M, NULL);
+    int cls[N];
+    sm_rl_classes(&g, cls);
+    for (int i = 0; i < N; i++) assert_int_equal(cls[i], (i / M) * M);
+
+    /* LC 6 computes more; LCs 11 and 12 exchange 7 bytes each way. */
+    double *t = calloc((size_t)N * N, sizeof *t), compute[N], memory[N];
+    int32_t layer[N];
+    for (int i = 0; i < N; i++) {
+        compute[i] = i == 6 ? 2 : 1, memory[i] = 1, layer[i] = i / M;
+        for (int k = g.row[i]; k < g.row[i + 1]; k++) t[(size_t)i * N + g.col[k]] = (double)g.bytes[k];
+    }
+    t[11 * N + 12] = t[12 * N + 11] = 7;
+    sm_lc_graph h;
+    assert_int_equal(sm_graph_from_dense(&h, N, t, compute, memory, layer), SM_OK);
+    sm_rl_classes(&h, cls);
+    for (int i = 0; i < N; i++) {
+        int expect = (i / M) * M;
+        if (i == 6 || i == 11 || i == 12) expect = i;
+        else if (i / M == 1 && i != 5) expect = 5;
+        else if (i / M == 2) expect = 10;
+        assert_int_equal(cls[i], expect);
+    }
+
+    sm_mesh m = mesh_of(3, 3);
+    m.core_memory = 2.5; /* some placements violate memory: that term must not change either */
+    sm_cost_weights w = {1, 1, 1, 1};
+    uint64_t rng = 12345;
+    int32_t pl[N];
+    for (int trial = 0; trial < 20; trial++) {
+        for (int i = 0; i < N; i++) pl[i] = (int32_t)sm_prng_below(&rng, 9);
+        sm_cost_state *st;
+        assert_int_equal(sm_cost_state_new(&st, &h, &m, pl, &w, NULL), SM_OK);
+        double cost = sm_cost_state_figures(st)->cost;
+        int same = 0, changed = 0;
+        for (int i = 0; i < N; i++)
+            for (int j = i + 1; j < N; j++) {
+                if (pl[i] == pl[j]) continue;
+                double c = sm_cost_delta_swap(st, i, j, NULL);
+                if (cls[i] == cls[j]) assert_true(c == cost), same++;
+                else changed += c != cost;
+            }
+        assert_true(same > 0);
+        assert_true(changed > 0); /* the check can see a change */
+        sm_cost_state_free(st);
+    }
+    sm_graph_free(&g), sm_graph_free(&h);
+    free(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backward_logprob),
@@ -517,6 +577,7 @@ int main(void) {
         cmocka_unit_test(test_beats_sequential),
         cmocka_unit_test(test_migration_weight),
         cmocka_unit_test(test_warm_start),
+        cmocka_unit_test(test_classes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

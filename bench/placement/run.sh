@@ -10,7 +10,7 @@
 #
 # usage: bench/placement/run.sh [OUT_DIR] [BUDGET] [METHODS] [WEIGHTS]
 #   defaults: bench-out/placement, 20000, all, 1,1,1,1 (hop_bytes,max_link,imbalance,time)
-# environment: SPIKEMESH (binary, default build/spikemesh), CASES (names to run)
+# environment: SPIKEMESH (binary, default build/spikemesh), CASES (names to run), SEED (default 1)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -43,7 +43,7 @@ for c in "${cases[@]}"; do
     (cd "$root" && "$bin" place -c "$config" "${sets[@]}" --method sequential --graph-out "$graph" >/dev/null)
   fi
   echo "== $name: $("$bin" place --graph "$graph" --method sequential | head -1)" >&2
-  "$bin" place --graph "$graph" --method "$methods" --budget "$budget" --seed 1 --weights "$weights" \
+  "$bin" place --graph "$graph" --method "$methods" --budget "$budget" --seed "${SEED:-1}" --weights "$weights" \
       --csv "$out/$name.csv" --trace "$out/$name.trace.h5" --out "$out/$name.best.h5" \
       --png "$out/$name.best.png" >"$out/$name.txt"
   cat "$out/$name.txt" >&2

@@ -1,0 +1,349 @@
+/* rl_search.c — the searches that finish the rl placer (rl.c) on incremental
+ * cost deltas, every try counted: the adaptive-range descent that turns into
+ * annealing, and the range-limited swap search with kicks. They walk one
+ * sm_cost_state with the core occupancy beside it, never spend an evaluation
+ * on a swap of two interchangeable LCs (sm_rl_classes), and return the best
+ * placement they saw. docs/placement.md, "rl", "Budget split".
+ *
+ * Sizes: n = LCs, U = usable cores, S = slots per core (sm_place_slots),
+ * w = mesh width, bw x rows = the usable cores' bounding box.
+ */
+#define _GNU_SOURCE /* qsort_r */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rl_internal.h"
+#include "sm_common.h"
+#include "sm_placement.h"
+
+/* ---- the walk state shared by the searches -------------------------------- */
+
+/* The LC adjacency in both directions (CSR; w = bytes of the edge), the core
+ * occupancy (load[c] LCs of core c in slot[c·S ..], pos[i] the slot of LC i) and
+ * its updates. */
+typedef struct {
+    int *row, *col;
+    double *w;
+    int *cls; /* [n] the class of each LC (sm_rl_classes) */
+} rl_adj;
+
+/* ---- interchangeable LCs -------------------------------------------------- */
+
+/* Two LCs are interchangeable when they have the same compute and memory, send
+ * the same bytes to the same LCs and receive the same bytes from the same LCs
+ * (the slices of one layer, typically). Swapping two such LCs gives the same
+ * placement up to their names, so every term of the cost is unchanged: such a
+ * try can be skipped without evaluating it. cls[i] = the lowest id of i's
+ * class. Exact (hashes only group candidates); conservative: two LCs that
+ * exchange traffic with each other are never put in one class. */
+static uint64_t mix(uint64_t h, uint64_t v) {
+    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    return h * 0xff51afd7ed558ccdull;
+}
+static uint64_t double_bits(double v) {
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    return b;
+}
+typedef struct {
+    const sm_lc_graph *g;
+    const int *trow, *tcol; /* transpose of g (senders of each LC, ascending) */
+    const int64_t *tbytes;
+    const uint64_t *hash;
+} class_ctx;
+static int same_class(const class_ctx *x, int i, int j) {
+    const sm_lc_graph *g = x->g;
+    if (double_bits(g->compute[i]) != double_bits(g->compute[j]) ||
+        double_bits(g->memory[i]) != double_bits(g->memory[j]))
+        return 0;
+    int li = g->row[i + 1] - g->row[i], lj = g->row[j + 1] - g->row[j];
+    if (li != lj || memcmp(g->col + g->row[i], g->col + g->row[j], sizeof *g->col * (size_t)li) ||
+        memcmp(g->bytes + g->row[i], g->bytes + g->row[j], sizeof *g->bytes * (size_t)li))
+        return 0;
+    li = x->trow[i + 1] - x->trow[i], lj = x->trow[j + 1] - x->trow[j];
+    return li == lj && !memcmp(x->tcol + x->trow[i], x->tcol + x->trow[j], sizeof *x->tcol * (size_t)li) &&
+           !memcmp(x->tbytes + x->trow[i], x->tbytes + x->trow[j], sizeof *x->tbytes * (size_t)li);
+}
+static int by_hash(const void *a, const void *b, void *ctx) {
+    const uint64_t *h = ((const class_ctx *)ctx)->hash;
+    int i = *(const int *)a, j = *(const int *)b;
+    return h[i] < h[j] ? -1 : h[i] > h[j] ? 1 : i - j;
+}
+void sm_rl_classes(const sm_lc_graph *g, int *cls) {
+    const int n = g->n, nnz = g->row[n];
+    int *trow = sm_xcalloc((size_t)n + 1, sizeof *trow), *tcol = sm_xmalloc(sizeof *tcol * (size_t)(nnz + 1));
+    int64_t *tbytes = sm_xmalloc(sizeof *tbytes * (size_t)(nnz + 1));
+    int *fill = sm_xmalloc(sizeof *fill * (size_t)(n + 1)), *order = sm_xmalloc(sizeof *order * (size_t)n);
+    uint64_t *hash = sm_xmalloc(sizeof *hash * (size_t)n);
+    for (int k = 0; k < nnz; k++) trow[g->col[k] + 1]++;
+    for (int i = 0; i < n; i++) trow[i + 1] += trow[i];
+    memcpy(fill, trow, sizeof *fill * (size_t)n);
+    for (int i = 0; i < n; i++) /* ascending senders per row */
+        for (int k = g->row[i]; k < g->row[i + 1]; k++) tcol[fill[g->col[k]]] = i, tbytes[fill[g->col[k]]++] = g->bytes[k];
+    for (int i = 0; i < n; i++) {
+        uint64_t h = mix(mix(0, double_bits(g->compute[i])), double_bits(g->memory[i]));
+        for (int k = g->row[i]; k < g->row[i + 1]; k++) h = mix(mix(h, (uint64_t)g->col[k]), (uint64_t)g->bytes[k]);
+        h = mix(h, UINT64_MAX);
+        for (int k = trow[i]; k < trow[i + 1]; k++) h = mix(mix(h, (uint64_t)tcol[k]), (uint64_t)tbytes[k]);
+        hash[i] = h, order[i] = i, cls[i] = i;
+    }
+    class_ctx x = {g, trow, tcol, tbytes, hash};
+    qsort_r(order, (size_t)n, sizeof *order, by_hash, &x);
+    for (int a = 0; a < n; a++) { /* within a run of equal hashes: join the first earlier LC of the same class */
+        int i = order[a];
+        for (int b = a - 1; b >= 0 && hash[order[b]] == hash[i]; b--)
+            if (cls[order[b]] == order[b] && same_class(&x, order[b], i)) {
+                cls[i] = order[b];
+                break;
+            }
+    }
+    free(trow), free(tcol), free(tbytes), free(fill), free(order), free(hash);
+}
+
+static void rl_adj_build(rl_adj *a, const sm_lc_graph *g) {
+    const int n = g->n, nnz = g->row[n];
+    a->row = sm_xcalloc((size_t)n + 2, sizeof *a->row);
+    a->col = sm_xmalloc(sizeof *a->col * (size_t)(2 * nnz + 1));
+    a->w = sm_xmalloc(sizeof *a->w * (size_t)(2 * nnz + 1));
+    for (int i = 0; i < n; i++)
+        for (int k = g->row[i]; k < g->row[i + 1]; k++) a->row[i + 1]++, a->row[g->col[k] + 1]++;
+    for (int i = 0; i < n; i++) a->row[i + 1] += a->row[i];
+    int *fill = sm_xmalloc(sizeof *fill * ((size_t)n + 1));
+    memcpy(fill, a->row, sizeof *fill * (size_t)n);
+    for (int i = 0; i < n; i++)
+        for (int k = g->row[i]; k < g->row[i + 1]; k++) {
+            int j = g->col[k];
+            a->col[fill[i]] = j, a->w[fill[i]++] = (double)g->bytes[k];
+            a->col[fill[j]] = i, a->w[fill[j]++] = (double)g->bytes[k];
+        }
+    free(fill);
+    a->cls = sm_xmalloc(sizeof *a->cls * (size_t)(n > 0 ? n : 1));
+    sm_rl_classes(g, a->cls);
+}
+
+static void rl_adj_free(rl_adj *a) { free(a->row), free(a->col), free(a->w), free(a->cls); }
+
+static void occ_fill(const int32_t *pl, int n, int S, int cores, int *load, int *slot, int *pos, int *over) {
+    memset(load, 0, sizeof *load * (size_t)cores);
+    *over = 0;
+    for (int i = 0; i < n; i++) {
+        int c = pl[i];
+        if (load[c] >= S) { *over = 1; return; }
+        pos[i] = load[c], slot[c * S + load[c]++] = i;
+    }
+}
+
+static void occ_apply(int *load, int *slot, int *pos, int S, int i, int own, int c, int j) {
+    int pi = pos[i];
+    if (j >= 0) {
+        int pj = pos[j];
+        slot[own * S + pi] = j, pos[j] = pi;
+        slot[c * S + pj] = i, pos[i] = pj;
+    } else {
+        int last = slot[own * S + --load[own]];
+        slot[own * S + pi] = last, pos[last] = pi;
+        pos[i] = load[c], slot[c * S + load[c]++] = i;
+    }
+}
+
+/* The state both local searches walk with: the cost state at lc_core, the LC
+ * adjacency, core occupancy (load[c] LCs of core c in slot[c·S ..], pos[i] the
+ * slot of LC i; *over when a core holds more than S) and the best placement
+ * seen. walk_end puts the best in lc_core (unless over) and frees it all. */
+static sm_cost_state *walk_begin(sm_evals *e, const int32_t *lc_core, rl_adj *adj, int **load, int **slot,
+                                 int **pos, int32_t **bestp, int *over) {
+    const sm_place_problem *p = e->p;
+    const int n = p->g->n, S = sm_place_slots(p), cores = sm_mesh_cores(p->mesh);
+    sm_cost_state *st = sm_evals_state(e, lc_core);
+    rl_adj_build(adj, p->g);
+    *load = sm_xcalloc((size_t)cores, sizeof **load);
+    *slot = sm_xmalloc(sizeof **slot * (size_t)cores * (size_t)S);
+    *pos = sm_xmalloc(sizeof **pos * (size_t)n);
+    *bestp = sm_xmalloc(sizeof **bestp * (size_t)n);
+    memcpy(*bestp, lc_core, sizeof **bestp * (size_t)n);
+    occ_fill(sm_cost_state_placement(st), n, S, cores, *load, *slot, *pos, over);
+    return st;
+}
+
+static void walk_end(int32_t *lc_core, int n, sm_cost_state *st, rl_adj *adj, int *load, int *slot, int *pos,
+                     int32_t *bestp, int over) {
+    if (!over) memcpy(lc_core, bestp, sizeof *lc_core * (size_t)n);
+    sm_cost_state_free(st);
+    rl_adj_free(adj);
+    free(load), free(slot), free(pos), free(bestp);
+}
+
+/* ---- the range-limited swap search ---------------------------------------- */
+
+/* Randomised first-improvement descent on incremental deltas: a random LC i, a
+ * random usable core c within `radius` (Chebyshev) of i's ideal point (the
+ * traffic-weighted mean core of its partners; its own core every other try), a
+ * random slot of c as in sa's moves (occupied: swap with its LC; free: move
+ * there). Each try is one counted sm_cost_delta_*; it is applied when it does
+ * not raise the cost (equal costs are accepted: the max-type terms of the cost
+ * are flat over most swaps, and sideways steps cross those plateaus). The
+ * radius grows by one after every n tries without an improvement, up to the
+ * box, and falls back to 1 after an improvement. Returns the evaluations used;
+ * lc_core [n] is updated in place (start cost `cost` already known). */
+#define SM_RL_KICK_AFTER 4 /* a local minimum: this many tries per LC without an improvement */
+#define SM_RL_KICK_SIZE 6  /* random swaps/moves within 2 hops that a kick applies */
+long sm_rl_swap_search(sm_evals *e, int32_t *lc_core, long budget, uint64_t *prng) {
+    const sm_place_problem *p = e->p;
+    const int n = p->g->n, u = sm_place_usable(p), S = sm_place_slots(p), w = p->mesh->mesh_w;
+    const int rows = (u + w - 1) / w, bw = u < w ? u : w, rmax = bw > rows ? bw : rows;
+    const int cores = sm_mesh_cores(p->mesh);
+    if (budget > sm_evals_left(e)) budget = sm_evals_left(e);
+    if (n < 2 || u < 2 || budget <= 0) return 0;
+    const long start = e->n, stop = e->n + budget;
+    rl_adj adj;
+    int *load, *slot, *pos, over;
+    int32_t *bestp;
+    sm_cost_state *st = walk_begin(e, lc_core, &adj, &load, &slot, &pos, &bestp, &over);
+    double cost = sm_cost_state_figures(st)->cost, best = cost;
+    const int32_t *pl = sm_cost_state_placement(st);
+    int radius = 1;
+    const double kick_after = SM_RL_KICK_AFTER;
+    const int kick_size = SM_RL_KICK_SIZE;
+    long since = 0, stuck = 0;
+    while (!over && e->n < stop) {
+        if (kick_after > 0 && stuck >= (long)(kick_after * n)) {
+            /* a local minimum (no improvement in kick_after·n tries): back to the best when worse, then kick */
+            if (cost > best) {
+                sm_cost_state_free(st);
+                st = sm_evals_state(e, bestp);
+                pl = sm_cost_state_placement(st);
+                cost = best;
+                occ_fill(pl, n, S, cores, load, slot, pos, &over);
+            }
+            for (int k = 0; k < kick_size && e->n < stop; k++) {
+                int i = sm_prng_below(prng, n), own = pl[i];
+                int x = own % w - 2 + sm_prng_below(prng, 5), y = own / w - 2 + sm_prng_below(prng, 5);
+                if (x < 0 || x >= bw || y < 0 || y >= rows || y * w + x >= u || y * w + x == own) continue;
+                int c = y * w + x, r = sm_prng_below(prng, S), j = r < load[c] ? slot[c * S + r] : -1;
+                if (j >= 0 && adj.cls[j] == adj.cls[i]) continue; /* interchangeable: no change */
+                double cn = j >= 0 ? sm_cost_delta_swap(st, i, j, NULL) : sm_cost_delta_move(st, i, c, NULL);
+                sm_evals_count(e, cn);
+                if (cn >= 0.5 * SM_COST_INFEASIBLE_PENALTY && cost < 0.5 * SM_COST_INFEASIBLE_PENALTY) continue;
+                cost = j >= 0 ? sm_cost_apply_swap(st, i, j) : sm_cost_apply_move(st, i, c);
+                occ_apply(load, slot, pos, S, i, own, c, j);
+            }
+            stuck = 0, radius = 1, since = 0;
+            continue;
+        }
+        int i = sm_prng_below(prng, n), own = pl[i], cx = own % w, cy = own / w;
+        if (sm_prng_below(prng, 2)) {
+            double sx = 0, sy = 0, sb = 0;
+            for (int k = adj.row[i]; k < adj.row[i + 1]; k++) {
+                int c = pl[adj.col[k]];
+                sx += adj.w[k] * (c % w), sy += adj.w[k] * (c / w), sb += adj.w[k];
+            }
+            if (sb > 0) cx = (int)floor(sx / sb + 0.5), cy = (int)floor(sy / sb + 0.5);
+        }
+        int x = cx - radius + sm_prng_below(prng, 2 * radius + 1), y = cy - radius + sm_prng_below(prng, 2 * radius + 1);
+        x = x < 0 ? 0 : x >= bw ? bw - 1 : x;
+        y = y < 0 ? 0 : y >= rows ? rows - 1 : y;
+        int c = y * w + x;
+        if (c >= u || c == own) { since++; continue; } /* no evaluation */
+        int r = sm_prng_below(prng, S), j = r < load[c] ? slot[c * S + r] : -1;
+        if (j >= 0 && adj.cls[j] == adj.cls[i]) { since++; continue; } /* interchangeable: no evaluation */
+        double cn = j >= 0 ? sm_cost_delta_swap(st, i, j, NULL) : sm_cost_delta_move(st, i, c, NULL);
+        sm_evals_count(e, cn);
+        stuck++;
+        if (cn <= cost) {
+            int improved = cn < cost - 1e-12 * fmax(1.0, fabs(cost));
+            cost = j >= 0 ? sm_cost_apply_swap(st, i, j) : sm_cost_apply_move(st, i, c);
+            occ_apply(load, slot, pos, S, i, own, c, j);
+            if (improved) radius = 1, since = 0, stuck = 0;
+            if (cost < best - 1e-12 * fmax(1.0, fabs(best))) best = cost, memcpy(bestp, pl, sizeof *bestp * (size_t)n);
+            else if (cost <= best) memcpy(bestp, pl, sizeof *bestp * (size_t)n), best = cost;
+        }
+        if (++since >= n) since = 0, radius = radius < rmax ? radius + 1 : 1;
+    }
+    walk_end(lc_core, n, st, &adj, load, slot, pos, bestp, over);
+    return e->n - start;
+}
+
+/* ---- the adaptive-range descent, annealing once it stalls ----------------- */
+
+/* From lc_core (in place; its cost is already known and is not counted again),
+ * for `budget` evaluations: tries as in rl_swap_search (a random LC i, a random
+ * core within `radius` of its ideal point or, half of the time, of its own
+ * core, a random slot of it), but the radius follows VPR's range limiter as in
+ * sa (from the whole box, × (1 − SM_RL_TARGET_ACCEPT + α) after every n tries,
+ * α their acceptance rate, kept in [1, box]), so that early tries reach across
+ * the mesh and late ones stay near. It begins as a greedy descent (a try is
+ * applied when it does not raise the cost) and records the uphill deltas it
+ * sees. Once it stalls (SM_RL_STALL · n tries without a new best) with more
+ * than 2n evaluations left, it turns into annealing: T0 = the mean uphill
+ * delta seen / −ln SM_RL_ANNEAL_P0 (such a step is accepted with probability
+ * SM_RL_ANNEAL_P0), cooled geometrically (once per n tries) to
+ * T0 · SM_RL_ANNEAL_TEND at the end of the budget. A descent that never stalls
+ * never anneals, so annealing is used only where greedy steps have run out.
+ * Steps that add a memory violation (a delta of SM_COST_INFEASIBLE_PENALTY)
+ * are never accepted. All randomness comes from *prng. lc_core receives the
+ * best placement seen. Returns the evaluations used. */
+#define SM_RL_STALL 4            /* tries per LC without a new best before annealing */
+#define SM_RL_ANNEAL_P0 0.1      /* acceptance of a mean uphill step at T0 */
+#define SM_RL_ANNEAL_TEND 0.001  /* final temperature / T0 */
+#define SM_RL_TARGET_ACCEPT 0.44 /* the range limiter aims at this acceptance rate (sa's) */
+long sm_rl_descend_anneal(sm_evals *e, int32_t *lc_core, long budget, uint64_t *prng) {
+    const sm_place_problem *p = e->p;
+    const int n = p->g->n, u = sm_place_usable(p), S = sm_place_slots(p), w = p->mesh->mesh_w;
+    const int rows = (u + w - 1) / w, bw = u < w ? u : w, rmax = bw > rows ? bw : rows;
+    if (budget > sm_evals_left(e)) budget = sm_evals_left(e);
+    if (n < 2 || u < 2 || budget <= 0) return 0;
+    const long start = e->n, stop = e->n + budget;
+    rl_adj adj;
+    int *load, *slot, *pos, over;
+    int32_t *bestp;
+    sm_cost_state *st = walk_begin(e, lc_core, &adj, &load, &slot, &pos, &bestp, &over);
+    double cost = sm_cost_state_figures(st)->cost, best = cost;
+    const int32_t *pl = sm_cost_state_placement(st);
+    double radius = rmax, sup = 0, T0 = 0, T = 0;
+    long nup = 0, stuck = 0, tried = 0, acc = 0, t_start = 0;
+    while (!over && e->n < stop) {
+        if (T0 == 0 && stuck >= (long)SM_RL_STALL * n && nup > 0 && stop - e->n > 2L * n) {
+            T0 = T = -(sup / nup) / log(SM_RL_ANNEAL_P0); /* stalled: anneal from here */
+            t_start = e->n;
+        }
+        int i = sm_prng_below(prng, n), own = pl[i], cx = own % w, cy = own / w;
+        if (sm_prng_uniform(prng) < 0.5) {
+            double sx = 0, sy = 0, sb = 0;
+            for (int q = adj.row[i]; q < adj.row[i + 1]; q++) {
+                int c = pl[adj.col[q]];
+                sx += adj.w[q] * (c % w), sy += adj.w[q] * (c / w), sb += adj.w[q];
+            }
+            if (sb > 0) cx = (int)floor(sx / sb + 0.5), cy = (int)floor(sy / sb + 0.5);
+        }
+        int r = (int)radius;
+        int x = cx - r + sm_prng_below(prng, 2 * r + 1), y = cy - r + sm_prng_below(prng, 2 * r + 1);
+        x = x < 0 ? 0 : x >= bw ? bw - 1 : x;
+        y = y < 0 ? 0 : y >= rows ? rows - 1 : y;
+        int c = y * w + x;
+        if (c >= u || c == own) continue; /* no evaluation */
+        int sl = sm_prng_below(prng, S), j = sl < load[c] ? slot[c * S + sl] : -1;
+        if (j >= 0 && adj.cls[j] == adj.cls[i]) continue; /* interchangeable: no evaluation */
+        double cn = j >= 0 ? sm_cost_delta_swap(st, i, j, NULL) : sm_cost_delta_move(st, i, c, NULL);
+        sm_evals_count(e, cn);
+        double d = cn - cost;
+        int feasible_step = d < 0.5 * SM_COST_INFEASIBLE_PENALTY;
+        if (T0 == 0 && d > 0 && feasible_step) sup += d, nup++;
+        tried++, stuck++;
+        if (d <= 0 || (T > 0 && feasible_step && sm_prng_uniform(prng) < exp(-d / T))) {
+            acc++;
+            cost = j >= 0 ? sm_cost_apply_swap(st, i, j) : sm_cost_apply_move(st, i, c);
+            occ_apply(load, slot, pos, S, i, own, c, j);
+            if (cost < best - 1e-12 * fmax(1.0, fabs(best))) stuck = 0;
+            if (cost <= best) best = cost, memcpy(bestp, pl, sizeof *bestp * (size_t)n);
+        }
+        if (tried >= n) {
+            radius *= 1 - SM_RL_TARGET_ACCEPT + (double)acc / tried;
+            radius = radius < 1 ? 1 : radius > rmax ? rmax : radius;
+            if (T0 > 0) T = T0 * pow(SM_RL_ANNEAL_TEND, (double)(e->n - t_start) / (double)(stop - t_start));
+            tried = acc = 0;
+        }
+    }
+    walk_end(lc_core, n, st, &adj, load, slot, pos, bestp, over);
+    return e->n - start;
+}

@@ -24,6 +24,19 @@ enum { SM_OK = 0, SM_EFAIL = 1, SM_EINPUT = 2 };
 #define SM_PRINTF(a, b)
 #endif
 
+/* SM_VECTOR_CLONES before a hot kernel: GCC compiles it for the baseline
+ * (x86-64-v2: SSE4.2), AVX2 (v3) and AVX-512 (v4) and picks the clone for the
+ * CPU when the program starts. Results are the same bits in every clone: the
+ * build turns off FMA contraction (-ffp-contract=off) and GCC never
+ * vectorises a float reduction without -ffast-math, so each clone performs
+ * the same IEEE operations in the same order, only more at a time. Empty
+ * elsewhere (clang, other CPUs, sanitizer builds). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(SM_NO_CLONES)
+#define SM_VECTOR_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#else
+#define SM_VECTOR_CLONES
+#endif
+
 /* Record the error message (printf-style) and return SM_EINPUT, so a caller can
  * write `return sm_error("...")`. Use sm_fail() for runtime failures. */
 int sm_error(const char *fmt, ...) SM_PRINTF(1, 2);

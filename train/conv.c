@@ -7,6 +7,8 @@
  */
 #include "sm_kernels.h"
 
+#include "sm_common.h"
+
 #include <cblas.h>
 #include <string.h>
 
@@ -50,52 +52,74 @@ size_t sm_conv_work_floats(const sm_conv_shape *s, int R) {
     return cols * ((size_t)s->C * s->k * s->k + s->Mc);
 }
 
+/* The output columns ox whose input column ix = ox·stride − pad + kx lies in
+ * [0, W): [*lo, *hi). With stride 1 they are one contiguous run. */
+static void valid_ox(const sm_conv_shape *s, int kx, int *lo, int *hi) {
+    int a = s->pad - kx, b = s->W + s->pad - kx; /* ox·stride in [a, b) */
+    *lo = a <= 0 ? 0 : (a + s->stride - 1) / s->stride;
+    *hi = b <= 0 ? 0 : (b + s->stride - 1) / s->stride;
+    if (*hi > s->Wo) *hi = s->Wo;
+    if (*lo > *hi) *lo = *hi;
+}
+
 /* col [C*k*k][ncols] gets, for rows r0..r0+nr, columns (r-r0)*Ho*Wo + oy*Wo + ox. */
+SM_VECTOR_CLONES
 static void im2col(float *col, const float *in, const sm_conv_shape *s, int r0, int nr) {
-    const int k = s->k, HoWo = s->Ho * s->Wo;
+    const int k = s->k, HoWo = s->Ho * s->Wo, st = s->stride;
     const size_t ncols = (size_t)nr * HoWo;
     for (int c = 0; c < s->C; c++)
         for (int ky = 0; ky < k; ky++)
             for (int kx = 0; kx < k; kx++) {
                 float *dst = col + ((size_t)(c * k + ky) * k + kx) * ncols;
+                int lo, hi;
+                valid_ox(s, kx, &lo, &hi);
                 for (int r = 0; r < nr; r++) {
                     const float *plane = in + ((size_t)(r0 + r) * s->C + c) * s->H * s->W;
                     float *d = dst + (size_t)r * HoWo;
                     for (int oy = 0; oy < s->Ho; oy++) {
-                        int iy = oy * s->stride - s->pad + ky;
+                        float *drow = d + oy * s->Wo;
+                        int iy = oy * st - s->pad + ky;
                         if (iy < 0 || iy >= s->H) {
-                            memset(d + oy * s->Wo, 0, sizeof(float) * s->Wo);
+                            memset(drow, 0, sizeof(float) * s->Wo);
                             continue;
                         }
                         const float *row = plane + (size_t)iy * s->W;
-                        for (int ox = 0; ox < s->Wo; ox++) {
-                            int ix = ox * s->stride - s->pad + kx;
-                            d[oy * s->Wo + ox] = (ix >= 0 && ix < s->W) ? row[ix] : 0.0f;
-                        }
+                        const int shift = kx - s->pad; /* ix = ox·stride + shift */
+                        for (int ox = 0; ox < lo; ox++) drow[ox] = 0.0f;
+                        if (st == 1)
+                            for (int ox = lo; ox < hi; ox++) drow[ox] = row[ox + shift];
+                        else
+                            for (int ox = lo; ox < hi; ox++) drow[ox] = row[ox * st + shift];
+                        for (int ox = hi; ox < s->Wo; ox++) drow[ox] = 0.0f;
                     }
                 }
             }
 }
 
 /* din rows r0.. += col2im(col) (the adjoint of im2col). */
+SM_VECTOR_CLONES
 static void col2im_add(float *din, const float *col, const sm_conv_shape *s, int r0, int nr) {
-    const int k = s->k, HoWo = s->Ho * s->Wo;
+    const int k = s->k, HoWo = s->Ho * s->Wo, st = s->stride;
     const size_t ncols = (size_t)nr * HoWo;
     for (int c = 0; c < s->C; c++)
         for (int ky = 0; ky < k; ky++)
             for (int kx = 0; kx < k; kx++) {
                 const float *src = col + ((size_t)(c * k + ky) * k + kx) * ncols;
+                int lo, hi;
+                valid_ox(s, kx, &lo, &hi);
                 for (int r = 0; r < nr; r++) {
                     float *plane = din + ((size_t)(r0 + r) * s->C + c) * s->H * s->W;
                     const float *d = src + (size_t)r * HoWo;
                     for (int oy = 0; oy < s->Ho; oy++) {
-                        int iy = oy * s->stride - s->pad + ky;
+                        int iy = oy * st - s->pad + ky;
                         if (iy < 0 || iy >= s->H) continue;
                         float *row = plane + (size_t)iy * s->W;
-                        for (int ox = 0; ox < s->Wo; ox++) {
-                            int ix = ox * s->stride - s->pad + kx;
-                            if (ix >= 0 && ix < s->W) row[ix] += d[oy * s->Wo + ox];
-                        }
+                        const float *drow = d + oy * s->Wo;
+                        const int shift = kx - s->pad;
+                        if (st == 1)
+                            for (int ox = lo; ox < hi; ox++) row[ox + shift] += drow[ox];
+                        else
+                            for (int ox = lo; ox < hi; ox++) row[ox * st + shift] += drow[ox];
                     }
                 }
             }
@@ -149,12 +173,21 @@ void sm_conv_backward_weight(float *dw, float *db, const float *dout, const floa
         /* dw [Mc][CK] += prod [Mc][ncols] . col^T [ncols][CK] */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->Mc, CK, c.ncols, 1.0f, c.prod,
                     c.ncols, c.col, c.ncols, 1.0f, dw, CK);
-        if (db)
-            for (int m = 0; m < s->Mc; m++) {
-                const float *p = c.prod + (size_t)m * c.ncols;
-                float acc = 0.0f;
-                for (int i = 0; i < c.ncols; i++) acc += p[i];
-                db[m] += acc;
+    }
+    if (db) sm_conv_bias_grad(db, dout, s, R);
+}
+
+void sm_conv_bias_grad(float *db, const float *dout, const sm_conv_shape *s, int R) {
+    const int HoWo = s->Ho * s->Wo, step = chunk_rows(s, R);
+    for (int r0 = 0; r0 < R; r0 += step) {
+        const int nr = R - r0 < step ? R - r0 : step;
+        for (int m = 0; m < s->Mc; m++) {
+            float acc = 0.0f;
+            for (int r = r0; r < r0 + nr; r++) {
+                const float *d = dout + ((size_t)r * s->Mc + m) * HoWo;
+                for (int i = 0; i < HoWo; i++) acc += d[i];
             }
+            db[m] += acc;
+        }
     }
 }

@@ -35,7 +35,10 @@ void sm_dense_weight_columns(float *wcols, const float *w, int M, int N, int c0,
 void sm_dense_backward_weight(float *dw, float *db, const float *dout, const float *in,
                               int R, int N, int M) {
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, R, 1.0f, dout, M, in, N, 1.0f, dw, N);
-    if (!db) return;
+    if (db) sm_bias_grad_rows(db, dout, R, M);
+}
+
+void sm_bias_grad_rows(float *db, const float *dout, int R, int M) {
     for (int r = 0; r < R; r++) {
         const float *d = dout + (size_t)r * M;
         for (int m = 0; m < M; m++) db[m] += d[m];

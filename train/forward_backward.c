@@ -35,21 +35,38 @@ void sm_block_copy(float *dst, size_t dst_row, const float *src, size_t src_row,
         memcpy(dst + r * dst_row, src + r * src_row, sizeof(float) * block);
 }
 
+int sm_lc_uses_events(const sm_layer *L, const float *in, int R) {
+    return sm_density(in, (size_t)R * L->n_in) <= SM_EVENT_MAX_DENSITY;
+}
+
 void sm_lc_forward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io) {
     const sm_layer *L = &m->layers[lc->layer];
     const int rows = lc->o1 - lc->o0, R = io->in_static ? io->B : m->T * io->B;
     const float *w = io->param, *b = io->param + lc->n_weight;
     float *cur = m->scratch[0];
 
+    const int events = sm_lc_uses_events(L, io->in, R);
+    int pooled_already = 0;
     if (L->kind == SM_LAYER_DENSE) {
-        sm_dense_forward(cur, io->in, w, b, R, L->fan_in, rows);
+        if (events) sm_dense_forward_events(cur, io->in, w, b, R, L->fan_in, rows, m->event_work);
+        else sm_dense_forward(cur, io->in, w, b, R, L->fan_in, rows);
     } else {
         sm_conv_shape s;
         sm_conv_shape_init(&s, L->in_c, L->in_h, L->in_w, rows, L->kernel, L->stride, L->padding);
-        sm_conv_forward(cur, io->in, w, b, &s, R, m->conv_work);
+        if (events && L->pool == SM_POOL_MAX) { /* op and pooling in one pass: the same bits */
+            sm_conv_forward_events_maxpool(m->scratch[1], io->pool_idx, io->in, w, b, &s, L->pool_size, R,
+                                           m->event_work);
+            pooled_already = 1;
+        } else if (events) {
+            sm_conv_forward_events(cur, io->in, w, b, &s, R, m->event_work);
+        } else {
+            sm_conv_forward(cur, io->in, w, b, &s, R, m->conv_work);
+        }
     }
     const float *pooled = cur;
-    if (L->pool == SM_POOL_MAX) {
+    if (pooled_already) {
+        pooled = m->scratch[1];
+    } else if (L->pool == SM_POOL_MAX) {
         sm_maxpool_forward(m->scratch[1], io->pool_idx, cur, R, rows, L->conv_h, L->conv_w, L->pool_size);
         pooled = m->scratch[1];
     } else if (L->pool == SM_POOL_AVG) {
@@ -95,13 +112,16 @@ void sm_lc_backward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io, const f
     const float *w = io->param;
     if (dpre_out) *dpre_out = NULL;
     float *gw = grad, *gb = grad + lc->n_weight;
+    const int events = sm_lc_uses_events(L, io->in, R);
     if (L->kind == SM_LAYER_DENSE) {
-        sm_dense_backward_weight(gw, gb, dpre, io->in, R, L->fan_in, rows);
+        if (events) sm_dense_backward_weight_events(gw, gb, dpre, io->in, R, L->fan_in, rows, m->event_work);
+        else sm_dense_backward_weight(gw, gb, dpre, io->in, R, L->fan_in, rows);
         if (dpre_out) *dpre_out = dpre;
     } else {
         sm_conv_shape s;
         sm_conv_shape_init(&s, L->in_c, L->in_h, L->in_w, rows, L->kernel, L->stride, L->padding);
-        sm_conv_backward_weight(gw, gb, dpre, io->in, &s, R, m->conv_work);
+        if (events) sm_conv_backward_weight_events(gw, gb, dpre, io->in, &s, R, m->event_work);
+        else sm_conv_backward_weight(gw, gb, dpre, io->in, &s, R, m->conv_work);
         if (partial) {
             memset(partial, 0, sizeof(float) * (size_t)R * L->n_in);
             sm_conv_backward_input(partial, dpre, w, &s, R, m->conv_work);

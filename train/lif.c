@@ -14,6 +14,8 @@
 
 #include <math.h>
 
+#include "sm_common.h"
+
 #ifndef M_PI
 #define M_PI 3.14159265358979323846
 #endif
@@ -28,6 +30,7 @@ float sm_surrogate_grad(const sm_lif_params *p, float u) {
     return 1.0f / (d * d);
 }
 
+SM_VECTOR_CLONES
 void sm_lif_forward(float *spk, float *mem, const float *cur, int cur_static,
                     int T, size_t P, const sm_lif_params *p) {
     const float beta = p->beta, thr = p->threshold;
@@ -55,6 +58,7 @@ void sm_lif_forward(float *spk, float *mem, const float *cur, int cur_static,
     }
 }
 
+SM_VECTOR_CLONES
 void sm_lif_backward(float *dcur, const float *dspk, const float *dmem, const float *mem,
                      const float *spk, int T, size_t P, const sm_lif_params *p) {
     const float beta = p->beta;

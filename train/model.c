@@ -45,8 +45,9 @@ void sm_model_build_lcs(sm_model *m) {
 static void free_scratch(sm_model *m) {
     for (int i = 0; i < 5; i++) { free(m->scratch[i]); m->scratch[i] = NULL; }
     free(m->conv_work);
+    free(m->event_work);
     free(m->wcols);
-    m->conv_work = m->wcols = NULL;
+    m->conv_work = m->event_work = m->wcols = NULL;
     m->scratch_batch = 0;
 }
 
@@ -78,7 +79,7 @@ void sm_model_reserve_scratch(sm_model *m, int max_batch) {
     free_scratch(m);
     m->scratch_batch = max_batch;
     const size_t TB = (size_t)m->T * max_batch;
-    size_t scratch = 0, conv_work = 0, most = 1;
+    size_t scratch = 0, conv_work = 0, event_work = 1, most = 1;
     for (int i = 0; i < m->n_lcs; i++) {
         const sm_lc *lc = &m->lcs[i];
         const sm_layer *L = &m->layers[lc->layer];
@@ -91,12 +92,18 @@ void sm_model_reserve_scratch(sm_model *m, int max_batch) {
                                L->padding);
             size_t w = sm_conv_work_floats(&s, (int)TB);
             if (w > conv_work) conv_work = w;
+            w = sm_conv_event_work_floats(&s);
+            if (w > event_work) event_work = w;
+        } else {
+            size_t w = sm_dense_event_work_floats(L->fan_in, (int)rows);
+            if (w > event_work) event_work = w;
         }
         if (lc->n_weight > most) most = lc->n_weight;
     }
     for (int i = 0; i < 5; i++) m->scratch[i] = sm_falloc(scratch);
     m->conv_work = sm_falloc(conv_work ? conv_work : 1);
     m->conv_work_floats = conv_work;
+    m->event_work = sm_falloc(event_work);
     m->wcols = sm_falloc(most);
 }
 

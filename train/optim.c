@@ -5,7 +5,10 @@
 
 #include <math.h>
 
-void sm_adam_update(float *p, const float *g, float *m, float *v, size_t n,
+#include "sm_common.h"
+
+SM_VECTOR_CLONES
+void sm_adam_update(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, size_t n,
                     const sm_opt_params *o, double lr, long step) {
     const float b1 = (float)o->beta1, b2 = (float)o->beta2, wd = (float)o->weight_decay;
     const double bc1 = 1.0 - pow(o->beta1, (double)step);
@@ -22,7 +25,8 @@ void sm_adam_update(float *p, const float *g, float *m, float *v, size_t n,
     }
 }
 
-void sm_sgd_update(float *p, const float *g, float *m, size_t n,
+SM_VECTOR_CLONES
+void sm_sgd_update(float *restrict p, const float *restrict g, float *restrict m, size_t n,
                    const sm_opt_params *o, double lr, long step) {
     const float mu = (float)o->momentum, wd = (float)o->weight_decay, rate = (float)lr;
     for (size_t i = 0; i < n; i++) {

@@ -38,6 +38,9 @@ void sm_dense_weight_columns(float *wcols, const float *w, int M, int N, int c0,
 void sm_dense_backward_weight(float *dw, float *db, const float *dout, const float *in,
                               int R, int N, int M);
 
+/* db: [M] += column sums of dout [R,M], rows in order (the dense layers' bias gradient). */
+void sm_bias_grad_rows(float *db, const float *dout, int R, int M);
+
 /* ---- conv2d (conv.c): im2col + sgemm -------------------------------------
  * in: [R,C,H,W] ; w: [Mc,C,k,k] ; b: [Mc] ; out: [R,Mc,Ho,Wo]
  * with Ho = (H + 2*pad - k)/stride + 1, likewise Wo. `work` is scratch of at
@@ -58,6 +61,41 @@ void sm_conv_backward_input(float *din, const float *dout, const float *w,
 /* dw: [Mc,C,k,k] += ; db: [Mc] += */
 void sm_conv_backward_weight(float *dw, float *db, const float *dout, const float *in,
                              const sm_conv_shape *s, int R, float *work);
+
+/* db: [Mc] += sums of dout [R,Mc,Ho,Wo] over rows and positions, in the chunks
+ * and order of sm_conv_backward_weight (which calls it): bit-identical for
+ * every caller. */
+void sm_conv_bias_grad(float *db, const float *dout, const sm_conv_shape *s, int R);
+
+/* ---- event-driven kernels (event.c) -------------------------------------------
+ * For a dense or conv2d op whose input is mostly zeros (spikes, spike counts):
+ * each row's non-zeros are listed once and only their weights are touched —
+ * the forward current is the sum of the weight columns of the inputs that
+ * fired, and the weight gradient touches only those columns. Any values work
+ * (a non-zero v contributes v·w; a spike, v = 1, is added). Same contracts as
+ * the dense kernels above (outputs overwritten, gradients accumulated); the
+ * float sums run in another order, so results agree with the dense kernels to
+ * rounding (≤ 1e-6 of the sum of |terms|), and each row's result depends on
+ * that row alone; bias gradients are bit-identical. `work` holds at least
+ * sm_*_event_work_floats floats. sm_density: the fraction of non-zeros of x [n],
+ * which decides between the two kernels (SM_EVENT_MAX_DENSITY). */
+#define SM_EVENT_MAX_DENSITY 0.25
+double sm_density(const float *x, size_t n);
+size_t sm_dense_event_work_floats(int N, int M);
+void sm_dense_forward_events(float *out, const float *in, const float *w, const float *b, int R, int N, int M,
+                             float *work);
+void sm_dense_backward_weight_events(float *dw, float *db, const float *dout, const float *in, int R, int N,
+                                     int M, float *work);
+size_t sm_conv_event_work_floats(const sm_conv_shape *s);
+void sm_conv_forward_events(float *out, const float *in, const float *w, const float *b, const sm_conv_shape *s,
+                            int R, float *work);
+void sm_conv_backward_weight_events(float *dw, float *db, const float *dout, const float *in,
+                                    const sm_conv_shape *s, int R, float *work);
+/* The op and max pooling (kernel = stride = p) fused: out, idx [R,Mc,Ho/p,Wo/p]
+ * are exactly what sm_conv_forward_events followed by sm_maxpool_forward give,
+ * without writing the op's [R,Mc,Ho,Wo] output. */
+void sm_conv_forward_events_maxpool(float *out, int32_t *idx, const float *in, const float *w, const float *b,
+                                    const sm_conv_shape *s, int p, int R, float *work);
 
 /* ---- pooling (pool.c): kernel = stride = p, floor output size -------------
  * in: [R,Ch,H,W] -> out: [R,Ch,H/p,W/p]. Max pooling records in idx [R,Ch,Ho,Wo]

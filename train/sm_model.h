@@ -157,6 +157,7 @@ typedef struct {
     float *scratch[5];       /* shared LC scratch (current, pooled, gradients) */
     float *conv_work;
     size_t conv_work_floats;
+    float *event_work;       /* scratch of the event-driven kernels (the largest LC's) */
     float *partial;          /* [R, n_in] one LC's partial input gradient (I2, conv) */
     const float *dpre;       /* the last dense LC backward's op-output gradient (scratch) */
     float *wcols;            /* [max n_weight] weight columns for sm_lc_partial_block */
@@ -206,6 +207,12 @@ typedef struct {
     float *mem, *spk;        /* [T,B,block] neuron state, block = rows*out_h*out_w */
     int32_t *pool_idx;       /* [R,rows,out_h,out_w] with max pooling, else NULL */
 } sm_lc_io;
+/* Does an LC of layer L compute with the event-driven kernels on input in
+ * [R, n_in]? Yes when at most SM_EVENT_MAX_DENSITY of it is non-zero (spikes
+ * usually are; pixels are not). A function of the data alone — never of the
+ * rank, the placement or the LC — so every executor takes the same path for
+ * the same microbatch (docs/performance.md). */
+int sm_lc_uses_events(const sm_layer *L, const float *in, int R);
 /* Forward of one LC on io (uses the model's scratch; sm_model_reserve first). */
 void sm_lc_forward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io);
 /* Backward of one LC: dS [T,B,block] dL/dS (NULL = none), dM [T,B,block] dL/dU

@@ -1,0 +1,214 @@
+/* test_event.c — the event-driven kernels (train/event.c) against the dense
+ * ones (dense.c, conv.c), which are checked against finite differences in
+ * test_kernels and against PyTorch in test_reference:
+ *
+ *   - exactly, bit for bit, when every sum is exact in float (integer
+ *     weights, 0/1 inputs): this catches any index or tap mistake;
+ *   - within 1e-6 of Σ|terms| per element (E2 of event.c) with random float
+ *     weights and inputs that mix spikes, spike counts and other values;
+ *   - the bias gradients bit-identical (E3);
+ *   - conv + max pooling fused: the same bits as the two kernels in turn;
+ *   - a row's forward result the same, bit for bit, whether it is computed
+ *     alone or with other rows (E1).
+ * Shapes: the dense kernel and conv layers with stride 1 / pad 0 (the CSNN's),
+ * stride 2 / pad 1 and a one-channel input.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "sm_kernels.h"
+#include "sm_rng.h"
+
+/* Inputs: 0 with probability 1 − density, else 1 (spikes), or with `mixed`
+ * also 2, 3 or a value in (−1, 1). */
+static void fill_input(float *x, size_t n, double density, int mixed, uint64_t seed) {
+    for (size_t i = 0; i < n; i++) {
+        double u = sm_rng_uniform(seed, 1, 0, i), v = sm_rng_uniform(seed, 2, 0, i);
+        x[i] = u < density ? 1.0f : 0.0f;
+        if (mixed && x[i] != 0.0f) x[i] = v < 0.6 ? 1.0f : v < 0.7 ? 2.0f : v < 0.8 ? 3.0f : (float)(2 * v - 1.6);
+    }
+}
+
+/* Weights: integers in [−8, 8] when `integer` (every sum of them is exact), else uniform (−1, 1). */
+static void fill_weights(float *w, size_t n, int integer, uint64_t seed) {
+    for (size_t i = 0; i < n; i++) {
+        double u = sm_rng_uniform(seed, 3, 0, i);
+        w[i] = integer ? (float)((int)floor(u * 17) - 8) : (float)(2 * u - 1);
+    }
+}
+
+/* |a − b| ≤ 1e-6 · scale[i] + 1e-30 for every element. */
+static void assert_close(const float *a, const float *b, const double *scale, size_t n, const char *what) {
+    for (size_t i = 0; i < n; i++)
+        if (fabs((double)a[i] - b[i]) > 1e-6 * scale[i] + 1e-30)
+            fail_msg("%s: element %zu event %.9g dense %.9g (scale %.3g)", what, i, a[i], b[i], scale[i]);
+}
+
+/* ---- dense -------------------------------------------------------------------- */
+
+static void dense_case(int R, int N, int M, double density, int mixed, int integer, uint64_t seed) {
+    float *in = malloc(sizeof(float) * R * N), *w = malloc(sizeof(float) * M * N), *b = malloc(sizeof(float) * M);
+    float *o1 = malloc(sizeof(float) * R * M), *o2 = malloc(sizeof(float) * R * M);
+    float *d = malloc(sizeof(float) * R * M), *dw1 = malloc(sizeof(float) * M * N), *dw2 = malloc(sizeof(float) * M * N);
+    float db1[64], db2[64];
+    double *scale = calloc((size_t)(R > M ? R : M) * N + R * M, sizeof(double));
+    float *work = malloc(sizeof(float) * sm_dense_event_work_floats(N, M));
+    fill_input(in, (size_t)R * N, density, mixed, seed);
+    fill_weights(w, (size_t)M * N, integer, seed + 1);
+    fill_weights(b, M, integer, seed + 2);
+    fill_weights(d, (size_t)R * M, integer, seed + 3);
+
+    sm_dense_forward(o1, in, w, b, R, N, M);
+    sm_dense_forward_events(o2, in, w, b, R, N, M, work);
+    for (int r = 0; r < R; r++)
+        for (int m = 0; m < M; m++) {
+            double s = fabs(b[m]);
+            for (int n = 0; n < N; n++) s += fabs((double)in[r * N + n] * w[m * N + n]);
+            scale[r * M + m] = s;
+        }
+    if (integer && !mixed) assert_memory_equal(o1, o2, sizeof(float) * R * M);
+    assert_close(o2, o1, scale, (size_t)R * M, "dense forward");
+    /* E1: each row alone gives the same bits */
+    for (int r = 0; r < R; r++) {
+        float row[64];
+        sm_dense_forward_events(row, in + (size_t)r * N, w, b, 1, N, M, work);
+        assert_memory_equal(row, o2 + (size_t)r * M, sizeof(float) * M);
+    }
+
+    /* weight gradient, accumulated onto the same non-zero start */
+    fill_weights(dw1, (size_t)M * N, integer, seed + 4);
+    memcpy(dw2, dw1, sizeof(float) * M * N);
+    for (int m = 0; m < M; m++) db1[m] = db2[m] = (float)m;
+    sm_dense_backward_weight(dw1, db1, d, in, R, N, M);
+    sm_dense_backward_weight_events(dw2, db2, d, in, R, N, M, work);
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            double s = 0;
+            for (int r = 0; r < R; r++) s += fabs((double)d[r * M + m] * in[r * N + n]);
+            scale[m * N + n] = s + fabs(dw1[m * N + n]);
+        }
+    if (integer && !mixed) assert_memory_equal(dw1, dw2, sizeof(float) * M * N);
+    assert_close(dw2, dw1, scale, (size_t)M * N, "dense weight gradient");
+    assert_memory_equal(db1, db2, sizeof(float) * M); /* E3 */
+    free(in), free(w), free(b), free(o1), free(o2), free(d), free(dw1), free(dw2), free(scale), free(work);
+}
+
+static void test_dense_events(void **state) {
+    (void)state;
+    dense_case(9, 40, 7, 0.15, 0, 1, 11);  /* exact: bit for bit */
+    dense_case(9, 40, 7, 0.15, 0, 0, 12);  /* spikes, float weights */
+    dense_case(9, 40, 7, 0.30, 1, 0, 13);  /* counts and other values */
+    dense_case(5, 33, 64, 0.05, 0, 0, 14); /* wide output */
+    dense_case(4, 20, 3, 0.0, 0, 0, 15);   /* no spike at all: out = bias */
+    dense_case(4, 20, 3, 1.0, 1, 0, 16);   /* every input non-zero */
+}
+
+/* ---- conv2d ---------------------------------------------------------------------- */
+
+static void conv_case(int R, int C, int H, int W, int Mc, int k, int stride, int pad, double density, int mixed,
+                      int integer, uint64_t seed) {
+    sm_conv_shape s;
+    sm_conv_shape_init(&s, C, H, W, Mc, k, stride, pad);
+    const size_t n_in = (size_t)C * H * W, n_out = (size_t)Mc * s.Ho * s.Wo, CK = (size_t)C * k * k;
+    float *in = malloc(sizeof(float) * R * n_in), *w = malloc(sizeof(float) * Mc * CK), *b = malloc(sizeof(float) * Mc);
+    float *o1 = malloc(sizeof(float) * R * n_out), *o2 = malloc(sizeof(float) * R * n_out);
+    float *d = malloc(sizeof(float) * R * n_out), *dw1 = malloc(sizeof(float) * Mc * CK);
+    float *dw2 = malloc(sizeof(float) * Mc * CK), db1[64], db2[64];
+    float *dense_work = malloc(sizeof(float) * sm_conv_work_floats(&s, R));
+    float *work = malloc(sizeof(float) * sm_conv_event_work_floats(&s));
+    double *scale = calloc((R * n_out > Mc * CK ? R * n_out : Mc * CK), sizeof(double));
+    fill_input(in, R * n_in, density, mixed, seed);
+    fill_weights(w, Mc * CK, integer, seed + 1);
+    fill_weights(b, Mc, integer, seed + 2);
+    fill_weights(d, R * n_out, integer, seed + 3);
+
+    sm_conv_forward(o1, in, w, b, &s, R, dense_work);
+    sm_conv_forward_events(o2, in, w, b, &s, R, work);
+    /* Σ|terms| per output, by brute force */
+    for (int r = 0; r < R; r++)
+        for (int m = 0; m < Mc; m++)
+            for (int oy = 0; oy < s.Ho; oy++)
+                for (int ox = 0; ox < s.Wo; ox++) {
+                    double sum = fabs(b[m]);
+                    for (int c = 0; c < C; c++)
+                        for (int ky = 0; ky < k; ky++)
+                            for (int kx = 0; kx < k; kx++) {
+                                int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                sum += fabs((double)in[(size_t)r * n_in + (c * H + iy) * W + ix] *
+                                            w[(size_t)m * CK + (c * k + ky) * k + kx]);
+                            }
+                    scale[(size_t)r * n_out + (m * s.Ho + oy) * s.Wo + ox] = sum;
+                }
+    if (integer && !mixed) assert_memory_equal(o1, o2, sizeof(float) * R * n_out);
+    assert_close(o2, o1, scale, R * n_out, "conv forward");
+    for (int r = 0; r < R; r++) { /* E1 */
+        float *row = malloc(sizeof(float) * n_out);
+        sm_conv_forward_events(row, in + r * n_in, w, b, &s, 1, work);
+        assert_memory_equal(row, o2 + r * n_out, sizeof(float) * n_out);
+        free(row);
+    }
+
+    fill_weights(dw1, Mc * CK, integer, seed + 4);
+    memcpy(dw2, dw1, sizeof(float) * Mc * CK);
+    for (int m = 0; m < Mc; m++) db1[m] = db2[m] = (float)m;
+    sm_conv_backward_weight(dw1, db1, d, in, &s, R, dense_work);
+    sm_conv_backward_weight_events(dw2, db2, d, in, &s, R, work);
+    for (size_t i = 0; i < Mc * CK; i++) scale[i] = fabs(dw1[i]);
+    for (int r = 0; r < R; r++)
+        for (int m = 0; m < Mc; m++)
+            for (int oy = 0; oy < s.Ho; oy++)
+                for (int ox = 0; ox < s.Wo; ox++)
+                    for (int c = 0; c < C; c++)
+                        for (int ky = 0; ky < k; ky++)
+                            for (int kx = 0; kx < k; kx++) {
+                                int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                scale[(size_t)m * CK + (c * k + ky) * k + kx] +=
+                                    fabs((double)d[(size_t)r * n_out + (m * s.Ho + oy) * s.Wo + ox] *
+                                         in[(size_t)r * n_in + (c * H + iy) * W + ix]);
+                            }
+    if (integer && !mixed) assert_memory_equal(dw1, dw2, sizeof(float) * Mc * CK);
+    assert_close(dw2, dw1, scale, Mc * CK, "conv weight gradient");
+    assert_memory_equal(db1, db2, sizeof(float) * Mc); /* E3 */
+
+    /* op + max pooling fused: the same bits as the two kernels one after the other */
+    if (s.Ho % 2 == 0 && s.Wo % 2 == 0) {
+        const size_t n_pool = n_out / 4;
+        float *p1 = malloc(sizeof(float) * R * n_pool), *p2 = malloc(sizeof(float) * R * n_pool);
+        int32_t *i1 = malloc(sizeof(int32_t) * R * n_pool), *i2 = malloc(sizeof(int32_t) * R * n_pool);
+        sm_maxpool_forward(p1, i1, o2, R, Mc, s.Ho, s.Wo, 2);
+        sm_conv_forward_events_maxpool(p2, i2, in, w, b, &s, 2, R, work);
+        assert_memory_equal(p1, p2, sizeof(float) * R * n_pool);
+        assert_memory_equal(i1, i2, sizeof(int32_t) * R * n_pool);
+        free(p1), free(p2), free(i1), free(i2);
+    }
+    free(in), free(w), free(b), free(o1), free(o2), free(d), free(dw1), free(dw2);
+    free(dense_work), free(work), free(scale);
+}
+
+static void test_conv_events(void **state) {
+    (void)state;
+    conv_case(3, 4, 12, 12, 8, 5, 1, 0, 0.15, 0, 1, 21); /* the CSNN's second layer, smaller: exact */
+    conv_case(3, 4, 12, 12, 8, 5, 1, 0, 0.15, 0, 0, 22);
+    conv_case(2, 3, 9, 7, 5, 3, 2, 1, 0.30, 1, 1, 23);   /* stride 2, pad 1, counts: integer sums */
+    conv_case(2, 3, 9, 7, 5, 3, 2, 1, 0.30, 1, 0, 24);
+    conv_case(2, 1, 8, 8, 16, 3, 1, 1, 0.50, 0, 0, 25);  /* one input channel, padding */
+    conv_case(2, 2, 6, 6, 3, 3, 1, 0, 0.0, 0, 0, 26);    /* silent input: out = bias */
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dense_events),
+        cmocka_unit_test(test_conv_events),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

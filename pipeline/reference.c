@@ -123,7 +123,8 @@ static int async_epoch(sm_model *m, const sm_dataset *d, const int32_t *order, i
                         memcpy(ms->stash[k], lc->param, sizeof(float) * lc->n_param);
                         param = ms->stash[k];
                     }
-                    sm_lc_io io = {Bm, ms->in_static, ms->in, param, ms->mem[k], ms->spk[k], ms->pool_idx[k]};
+                    sm_lc_io io = {.B = Bm, .in_static = ms->in_static, .in = ms->in, .param = param, .mem = ms->mem[k],
+                                   .spk = ms->spk[k], .pool_idx = ms->pool_idx[k]};
                     sm_lc_forward_io(m, lc, &io);
                 }
                 if (l == S - 1) {
@@ -151,7 +152,8 @@ static int async_epoch(sm_model *m, const sm_dataset *d, const int32_t *order, i
                     sm_block_copy(dS, block, ms->dS + (size_t)lc->o0 * L->out_h * L->out_w,
                                   (size_t)L->n_out, TB, block);
                     const float *param = m->pipeline.stash ? ms->stash[k] : lc->param;
-                    sm_lc_io io = {Bm, ms->in_static, ms->in, param, ms->mem[k], ms->spk[k], ms->pool_idx[k]};
+                    sm_lc_io io = {.B = Bm, .in_static = ms->in_static, .in = ms->in, .param = param, .mem = ms->mem[k],
+                                   .spk = ms->spk[k], .pool_idx = ms->pool_idx[k]};
                     const float *dpre = NULL;
                     sm_lc_backward_io(m, lc, &io, dS, dM, lc->grad,
                                       below && L->kind == SM_LAYER_CONV2D ? partial : NULL, &dpre);

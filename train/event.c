@@ -1,70 +1,53 @@
 /* event.c — event-driven kernels: dense and conv2d layers whose input is
- * mostly zeros (spikes, spike counts).
+ * spikes, given as bits (spikes.c).
  *
  * A spiking layer's input row holds 0/1 values, most of them 0. The dense
- * kernels multiply every zero anyway; these list each row's non-zeros once
- * and touch only their weights:
+ * kernels multiply every zero anyway; these walk each row's spikes (one
+ * count-trailing-zeros per spike) and touch only their weights:
  *
- *   forward          out[r,:] = Σ_{n: in[r,n] ≠ 0} in[r,n] · wT[n,:]   (+ b)
- *   weight gradient  dwT[n,:] += in[r,n] · dout[r,:]   for every non-zero (r, n)
+ *   forward          out[r,:] = Σ_{n: spike (r, n)} wT[n,:]   (+ b)
+ *   weight gradient  dwT[n,:] += dout[r,:]   for every spike (r, n)
  *
- * with wT / dwT the weights transposed into the work buffer ([N,M] dense,
- * [C·k·k, Mc] conv), so that each non-zero adds one contiguous vector. A
- * value of exactly 1 (a spike) is added without a multiplication.
+ * with wT / dwT the weights transposed into the work buffer ([N, Mp] dense,
+ * [C, k, k, Mc] conv), so that each spike adds one contiguous vector.
  *
- * Shapes as in sm_kernels.h: in [R,N] or [R,C,H,W]; w [M,N] or [Mc,C,k,k].
+ * Shapes as in sm_kernels.h: in [R, N] or [R, C·H·W] as spike bits; w [M,N]
+ * or [Mc,C,k,k].
  *
- * Numerics (tested in test_kernels):
- *   E1  each output element is a sum over the row's non-zeros in ascending
- *       input order, started from 0, then the bias: a row's result depends on
- *       that row alone, never on the other rows of the call, so microbatching,
+ * Numerics (tested in test_event):
+ *   E1  each output element is a sum over the row's spikes in ascending input
+ *       order, started from 0, then the bias: a row's result depends on that
+ *       row alone, never on the other rows of the call, so microbatching,
  *       ranks and placement cannot change it.
  *   E2  the result equals the dense kernel's up to the order of the float sum:
- *       |event − dense| ≤ 1e-6 · Σ|terms| per element (in practice a few ulps).
+ *       |event − dense| ≤ 1e-6 · Σ|terms| per element (in practice a few ulps),
+ *       and bit for bit when every partial sum is exact.
  *   E3  the bias gradient is computed by the same function as the dense path's
  *       (sm_bias_grad_rows / sm_conv_bias_grad): bit-identical.
  */
 #include "sm_kernels.h"
 
-#include "sm_common.h"
-
 #include <stdint.h>
 #include <string.h>
 
-SM_VECTOR_CLONES
-double sm_density(const float *x, size_t n) {
-    size_t nz = 0;
-    for (size_t i0 = 0; i0 < n; i0 += 1 << 16) { /* a 32-bit count per block vectorises */
-        const size_t end = n - i0 < (1 << 16) ? n : i0 + (1 << 16);
-        uint32_t c = 0;
-        for (size_t i = i0; i < end; i++) c += x[i] != 0.0f;
-        nz += c;
-    }
-    return n ? (double)nz / (double)n : 0.0;
-}
+#include "sm_common.h"
 
-/* idx gets the positions of the non-zeros of x [n], ascending; returns their count. */
-static inline __attribute__((always_inline)) int nonzeros(int32_t *restrict idx, const float *restrict x, int n) {
-    int k = 0;
-    for (int i = 0; i < n; i++) {
-        idx[k] = i;
-        k += x[i] != 0.0f;
-    }
-    return k;
-}
+/* For every spike n of row `row` (W words), ascending: the body (n is the spike's column). */
+#define FOR_EACH_SPIKE(row, W, n, ...)                                   \
+    for (int w_ = 0; w_ < (W); w_++)                                     \
+        for (uint64_t v_ = (row)[w_]; v_; v_ &= v_ - 1) {                \
+            const int n = 64 * w_ + __builtin_ctzll(v_);                 \
+            __VA_ARGS__;                                                 \
+        }
 
-/* acc [M] += v · row [M]; v == 1 (a spike) adds without a multiplication. */
-static inline __attribute__((always_inline)) void axpy(float *restrict acc, const float *restrict row, float v,
-                                                        int M) {
-    if (v == 1.0f) {
-        for (int m = 0; m < M; m++) acc[m] += row[m];
-    } else {
-        for (int m = 0; m < M; m++) acc[m] += v * row[m];
-    }
+/* acc [M] += row [M]. */
+static inline __attribute__((always_inline)) void add(float *restrict acc, const float *restrict row, int M) {
+    for (int m = 0; m < M; m++) acc[m] += row[m];
 }
 
 /* dst [cols, rows] = src [rows, cols] transposed. */
-static inline __attribute__((always_inline)) void transpose(float *restrict dst, const float *restrict src, int rows, int cols) {
+static inline __attribute__((always_inline)) void transpose(float *restrict dst, const float *restrict src, int rows,
+                                                             int cols) {
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < cols; c++) dst[(size_t)c * rows + r] = src[(size_t)r * cols + c];
 }
@@ -78,46 +61,37 @@ static int padded(int M) { return (M + 15) & ~15; }
 
 size_t sm_dense_event_work_floats(int N, int M) {
     const size_t Mp = (size_t)padded(M);
-    return (size_t)N * Mp + (size_t)N + 2 * Mp;
+    return (size_t)N * Mp + Mp;
 }
 
 SM_VECTOR_CLONES
-void sm_dense_forward_events(float *out, const float *in, const float *w, const float *b, int R, int N, int M,
+void sm_dense_forward_spikes(float *out, const uint64_t *in, const float *w, const float *b, int R, int N, int M,
                              float *work) {
-    const int Mp = padded(M);
-    float *wT = work;                                  /* [N,Mp] */
-    int32_t *idx = (int32_t *)(wT + (size_t)N * Mp);   /* [N] */
-    float *acc = (float *)(idx + N);                   /* [Mp] */
+    const int Mp = padded(M), W = sm_spike_words(N);
+    float *wT = work, *acc = work + (size_t)N * Mp;    /* [N,Mp], [Mp] */
     for (int n = 0; n < N; n++) {
         float *row = wT + (size_t)n * Mp;
         for (int m = 0; m < M; m++) row[m] = w[(size_t)m * N + n];
         for (int m = M; m < Mp; m++) row[m] = 0.0f;
     }
     for (int r = 0; r < R; r++) {
-        const float *x = in + (size_t)r * N;
         memset(acc, 0, sizeof(float) * (size_t)Mp);
-        const int k = nonzeros(idx, x, N);
-        for (int q = 0; q < k; q++) axpy(acc, wT + (size_t)idx[q] * Mp, x[idx[q]], Mp);
+        FOR_EACH_SPIKE(in + (size_t)r * W, W, n, add(acc, wT + (size_t)n * Mp, Mp));
         float *o = out + (size_t)r * M;
         for (int m = 0; m < M; m++) o[m] = b ? acc[m] + b[m] : acc[m];
     }
 }
 
 SM_VECTOR_CLONES
-void sm_dense_backward_weight_events(float *dw, float *db, const float *dout, const float *in, int R, int N,
+void sm_dense_backward_weight_spikes(float *dw, float *db, const float *dout, const uint64_t *in, int R, int N,
                                      int M, float *work) {
-    const int Mp = padded(M);
-    float *dwT = work;                                 /* [N,Mp] */
-    int32_t *idx = (int32_t *)(dwT + (size_t)N * Mp);  /* [N] */
-    float *d = (float *)(idx + N);                     /* [Mp]: one row of dout, padded */
+    const int Mp = padded(M), W = sm_spike_words(N);
+    float *dwT = work, *d = work + (size_t)N * Mp;     /* [N,Mp]; one row of dout, padded [Mp] */
     memset(dwT, 0, sizeof(float) * (size_t)N * Mp);
     for (int m = M; m < Mp; m++) d[m] = 0.0f;
     for (int r = 0; r < R; r++) {
-        const float *x = in + (size_t)r * N;
-        const int k = nonzeros(idx, x, N);
-        if (!k) continue;
         memcpy(d, dout + (size_t)r * M, sizeof(float) * (size_t)M);
-        for (int q = 0; q < k; q++) axpy(dwT + (size_t)idx[q] * Mp, d, x[idx[q]], Mp);
+        FOR_EACH_SPIKE(in + (size_t)r * W, W, n, add(dwT + (size_t)n * Mp, d, Mp));
     }
     for (int m = 0; m < M; m++)
         for (int n = 0; n < N; n++) dw[(size_t)m * N + n] += dwT[(size_t)n * Mp + m];
@@ -154,7 +128,7 @@ static inline __attribute__((always_inline)) void add_weights_reversed(float *re
 
 size_t sm_conv_event_work_floats(const sm_conv_shape *s) {
     const size_t CK = (size_t)s->C * s->k * s->k, HoWo = (size_t)s->Ho * s->Wo, HW = (size_t)s->H * s->W;
-    return CK * s->Mc + HoWo * s->Mc + s->C * HW + 3 * (size_t)s->Mc; /* + maxpool's best, bias, at */
+    return CK * s->Mc + HoWo * s->Mc + 3 * s->C * HW + 3 * (size_t)s->Mc; /* wR, acc, where[], maxpool's */
 }
 
 /* For an input at (iy, ix): the runs of (tap, output) pairs it feeds. Runs
@@ -193,55 +167,78 @@ size_t sm_conv_event_work_floats(const sm_conv_shape *s) {
         }                                                                                     \
     }
 
-/* acc [HoWo, Mc] (channels last) = the op's output of one input row x [C,H,W],
- * without the bias: Σ over x's non-zeros (ascending) of x · w (wR as above). */
-static inline __attribute__((always_inline)) void conv_row_events(float *restrict acc, const float *restrict x,
-                                                                   const float *restrict wR, int32_t *restrict idx,
+/* where [C·H·W]: each input position's (c, iy, ix), so a spike's column
+ * decodes with one load instead of two divisions. */
+typedef struct { int32_t c, iy, ix; } conv_pos;
+static inline __attribute__((always_inline)) void positions(conv_pos *where, const sm_conv_shape *s) {
+    for (int c = 0, e = 0; c < s->C; c++)
+        for (int iy = 0; iy < s->H; iy++)
+            for (int ix = 0; ix < s->W; ix++, e++) where[e] = (conv_pos){c, iy, ix};
+}
+
+/* acc [HoWo, Mc] (channels last) = the op's output of one input row (spike
+ * bits, W words), without the bias: Σ over the row's spikes (ascending) of w
+ * (wR as above). */
+static inline __attribute__((always_inline)) void conv_row_spikes(float *restrict acc, const uint64_t *restrict row,
+                                                                   int W, const float *restrict wR,
+                                                                   const conv_pos *restrict where,
                                                                    const sm_conv_shape *s) {
-    const int Mc = s->Mc, kk = s->k * s->k, HW = s->H * s->W;
+    const int Mc = s->Mc, kk = s->k * s->k;
     memset(acc, 0, sizeof(float) * (size_t)s->Ho * s->Wo * Mc);
-    const int nz = nonzeros(idx, x, s->C * HW);
-    for (int q = 0; q < nz; q++) {
-        const int e = idx[q], c = e / HW, iy = (e % HW) / s->W, ix = e % s->W;
-        const float v = x[e];
+    FOR_EACH_SPIKE(row, W, e, {
+        const int c = where[e].c, iy = where[e].iy, ix = where[e].ix;
         const float *wc = wR + (size_t)c * kk * Mc;
         FOR_EACH_RUN(s, iy, ix, ky, j0, opos0, len,
-                     axpy(acc + (size_t)opos0 * Mc, wc + (size_t)(ky * s->k + j0) * Mc, v, len * Mc));
-    }
+                     add(acc + (size_t)opos0 * Mc, wc + (size_t)(ky * s->k + j0) * Mc, len * Mc));
+    });
+}
+
+/* The work buffer of the conv kernels: wR [CK, Mc], acc [HoWo, Mc], where [C·H·W]. */
+typedef struct {
+    float *wR, *acc;
+    conv_pos *where;
+    float *tail; /* what follows */
+} conv_work;
+static conv_work conv_work_at(float *work, const sm_conv_shape *s) {
+    conv_work cw;
+    const size_t CK = (size_t)s->C * s->k * s->k, HoWo = (size_t)s->Ho * s->Wo, n_in = (size_t)s->C * s->H * s->W;
+    cw.wR = work;
+    cw.acc = cw.wR + CK * s->Mc;
+    cw.where = (conv_pos *)(cw.acc + HoWo * s->Mc);
+    cw.tail = (float *)(cw.where + n_in);
+    return cw;
 }
 
 SM_VECTOR_CLONES
-void sm_conv_forward_events(float *out, const float *in, const float *w, const float *b, const sm_conv_shape *s,
+void sm_conv_forward_spikes(float *out, const uint64_t *in, const float *w, const float *b, const sm_conv_shape *s,
                             int R, float *work) {
-    const int Mc = s->Mc, CK = s->C * s->k * s->k, HoWo = s->Ho * s->Wo, n_in = s->C * s->H * s->W;
-    float *wR = work;                                      /* [C, k, k, Mc] */
-    float *acc = wR + (size_t)CK * Mc;                     /* [HoWo, Mc] */
-    int32_t *idx = (int32_t *)(acc + (size_t)HoWo * Mc);   /* [C*H*W] */
-    weights_reversed(wR, w, s);
+    const int Mc = s->Mc, HoWo = s->Ho * s->Wo, W = sm_spike_words(s->C * s->H * s->W);
+    conv_work cw = conv_work_at(work, s);
+    weights_reversed(cw.wR, w, s);
+    positions(cw.where, s);
     for (int r = 0; r < R; r++) {
-        conv_row_events(acc, in + (size_t)r * n_in, wR, idx, s);
+        conv_row_spikes(cw.acc, in + (size_t)r * W, W, cw.wR, cw.where, s);
         float *o = out + (size_t)r * Mc * HoWo;
         for (int m = 0; m < Mc; m++) {
             const float bias = b ? b[m] : 0.0f;
-            for (int p = 0; p < HoWo; p++) o[(size_t)m * HoWo + p] = acc[(size_t)p * Mc + m] + bias;
+            for (int p = 0; p < HoWo; p++) o[(size_t)m * HoWo + p] = cw.acc[(size_t)p * Mc + m] + bias;
         }
     }
 }
 
 SM_VECTOR_CLONES
-void sm_conv_forward_events_maxpool(float *out, int32_t *pidx, const float *in, const float *w, const float *b,
+void sm_conv_forward_spikes_maxpool(float *out, int32_t *pidx, const uint64_t *in, const float *w, const float *b,
                                     const sm_conv_shape *s, int p, int R, float *work) {
-    const int Mc = s->Mc, CK = s->C * s->k * s->k, HoWo = s->Ho * s->Wo, n_in = s->C * s->H * s->W;
+    const int Mc = s->Mc, W = sm_spike_words(s->C * s->H * s->W);
     const int Hp = s->Ho / p, Wp = s->Wo / p, HpWp = Hp * Wp;
-    float *wR = work;                                      /* [C, k, k, Mc] */
-    float *acc = wR + (size_t)CK * Mc;                     /* [HoWo, Mc] */
-    int32_t *idx = (int32_t *)(acc + (size_t)HoWo * Mc);   /* [C*H*W] */
-    float *best = (float *)(idx + n_in), *bias = best + Mc; /* [Mc] each */
-    int32_t *at = (int32_t *)(bias + Mc);                  /* [Mc] */
-    weights_reversed(wR, w, s);
+    conv_work cw = conv_work_at(work, s);
+    float *best = cw.tail, *bias = best + Mc;          /* [Mc] each */
+    int32_t *at = (int32_t *)(bias + Mc);              /* [Mc] */
+    weights_reversed(cw.wR, w, s);
+    positions(cw.where, s);
     for (int m = 0; m < Mc; m++) bias[m] = b ? b[m] : 0.0f;
     for (int r = 0; r < R; r++) {
-        conv_row_events(acc, in + (size_t)r * n_in, wR, idx, s);
+        conv_row_spikes(cw.acc, in + (size_t)r * W, W, cw.wR, cw.where, s);
         float *o = out + (size_t)r * Mc * HpWp;
         int32_t *oi = pidx + (size_t)r * Mc * HpWp;
         for (int py = 0; py < Hp; py++)
@@ -251,7 +248,7 @@ void sm_conv_forward_events_maxpool(float *out, int32_t *pidx, const float *in, 
                 for (int dy = 0; dy < p; dy++)
                     for (int dx = 0; dx < p; dx++) {
                         const int pos = (py * p + dy) * s->Wo + px * p + dx;
-                        const float *a = acc + (size_t)pos * Mc;
+                        const float *a = cw.acc + (size_t)pos * Mc;
                         if (dy == 0 && dx == 0) {
                             for (int m = 0; m < Mc; m++) best[m] = a[m] + bias[m], at[m] = pos;
                         } else {
@@ -271,26 +268,26 @@ void sm_conv_forward_events_maxpool(float *out, int32_t *pidx, const float *in, 
 }
 
 SM_VECTOR_CLONES
-void sm_conv_backward_weight_events(float *dw, float *db, const float *dout, const float *in,
+void sm_conv_backward_weight_spikes(float *dw, float *db, const float *dout, const uint64_t *in,
                                     const sm_conv_shape *s, int R, float *work) {
-    const int Mc = s->Mc, kk = s->k * s->k, CK = s->C * kk, HW = s->H * s->W, HoWo = s->Ho * s->Wo;
-    const int n_in = s->C * HW;
-    float *dwR = work;                                     /* [C, k, k, Mc], kx reversed */
-    float *dT = dwR + (size_t)CK * Mc;                     /* [HoWo, Mc]: dout of one row, transposed */
-    int32_t *idx = (int32_t *)(dT + (size_t)HoWo * Mc);    /* [C*H*W] */
+    const int Mc = s->Mc, kk = s->k * s->k, CK = s->C * kk, HoWo = s->Ho * s->Wo;
+    const int W = sm_spike_words(s->C * s->H * s->W);
+    conv_work cw = conv_work_at(work, s);
+    float *dwR = cw.wR, *dT = cw.acc;                  /* [C, k, k, Mc] kx reversed; dout of one row, transposed */
     memset(dwR, 0, sizeof(float) * (size_t)CK * Mc);
+    positions(cw.where, s);
     for (int r = 0; r < R; r++) {
-        const float *x = in + (size_t)r * n_in;
-        int nz = nonzeros(idx, x, n_in);
-        if (!nz) continue;
+        const uint64_t *row = in + (size_t)r * W;
+        int any = 0;
+        for (int q = 0; q < W; q++) any |= row[q] != 0;
+        if (!any) continue;
         transpose(dT, dout + (size_t)r * Mc * HoWo, Mc, HoWo);
-        for (int q = 0; q < nz; q++) {
-            const int e = idx[q], c = e / HW, iy = (e % HW) / s->W, ix = e % s->W;
-            const float v = x[e];
+        FOR_EACH_SPIKE(row, W, e, {
+            const int c = cw.where[e].c, iy = cw.where[e].iy, ix = cw.where[e].ix;
             float *dwc = dwR + (size_t)c * kk * Mc;
             FOR_EACH_RUN(s, iy, ix, ky, j0, opos0, len,
-                         axpy(dwc + (size_t)(ky * s->k + j0) * Mc, dT + (size_t)opos0 * Mc, v, len * Mc));
-        }
+                         add(dwc + (size_t)(ky * s->k + j0) * Mc, dT + (size_t)opos0 * Mc, len * Mc));
+        });
     }
     add_weights_reversed(dw, dwR, s);
     if (db) sm_conv_bias_grad(db, dout, s, R);

@@ -35,43 +35,66 @@ void sm_block_copy(float *dst, size_t dst_row, const float *src, size_t src_row,
         memcpy(dst + r * dst_row, src + r * src_row, sizeof(float) * block);
 }
 
-int sm_lc_uses_events(const sm_layer *L, const float *in, int R) {
-    return sm_density(in, (size_t)R * L->n_in) <= SM_EVENT_MAX_DENSITY;
+/* The input of an LC's op, as its kernels want it. Pixels (in_static) go to
+ * the dense kernels as floats. Spikes are counted: when at most
+ * SM_EVENT_MAX_DENSITY of them fire the event-driven kernels take them as
+ * bits, else the dense kernels as floats; each form is made from the other
+ * in model scratch when the caller did not give it. Float input that is not
+ * all 0/1 (a batch.h5 of `spikes` with other values) stays on the dense
+ * kernels, so the math never changes. The choice depends on the microbatch's
+ * data alone: every executor, placement and rank count makes the same one. */
+typedef struct {
+    int events;
+    const uint64_t *bits;
+    const float *x;
+} op_input;
+
+static op_input op_input_of(sm_model *m, const sm_layer *L, const sm_lc_io *io, int R) {
+    op_input in = {0, io->in_bits, io->in};
+    if (io->in_static) return in;
+    if (!in.bits) {
+        if (!sm_spikes_pack(m->in_bits, io->in, R, L->n_in)) return in;
+        in.bits = m->in_bits;
+    }
+    in.events = (double)sm_spikes_count(in.bits, R, L->n_in) <= SM_EVENT_MAX_DENSITY * (double)R * L->n_in;
+    if (!in.events && !in.x) {
+        sm_spikes_unpack(m->in_floats, in.bits, R, L->n_in);
+        in.x = m->in_floats;
+    }
+    return in;
 }
 
 void sm_lc_forward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io) {
     const sm_layer *L = &m->layers[lc->layer];
     const int rows = lc->o1 - lc->o0, R = io->in_static ? io->B : m->T * io->B;
     const float *w = io->param, *b = io->param + lc->n_weight;
-    float *cur = m->scratch[0];
+    float *cur = m->scratch[0], *pooled = io->cur ? io->cur : m->scratch[1];
 
-    const int events = sm_lc_uses_events(L, io->in, R);
-    int pooled_already = 0;
-    if (L->kind == SM_LAYER_DENSE) {
-        if (events) sm_dense_forward_events(cur, io->in, w, b, R, L->fan_in, rows, m->event_work);
-        else sm_dense_forward(cur, io->in, w, b, R, L->fan_in, rows);
-    } else {
-        sm_conv_shape s;
-        sm_conv_shape_init(&s, L->in_c, L->in_h, L->in_w, rows, L->kernel, L->stride, L->padding);
-        if (events && L->pool == SM_POOL_MAX) { /* op and pooling in one pass: the same bits */
-            sm_conv_forward_events_maxpool(m->scratch[1], io->pool_idx, io->in, w, b, &s, L->pool_size, R,
-                                           m->event_work);
-            pooled_already = 1;
-        } else if (events) {
-            sm_conv_forward_events(cur, io->in, w, b, &s, R, m->event_work);
+    if (!io->cur_ready) {
+        const op_input in = op_input_of(m, L, io, R);
+        int pooled_already = 0;
+        if (L->kind == SM_LAYER_DENSE) {
+            /* without pooling the op writes the current straight where it is kept */
+            if (L->pool == SM_POOL_NONE) cur = pooled;
+            if (in.events) sm_dense_forward_spikes(cur, in.bits, w, b, R, L->fan_in, rows, m->event_work);
+            else sm_dense_forward(cur, in.x, w, b, R, L->fan_in, rows);
         } else {
-            sm_conv_forward(cur, io->in, w, b, &s, R, m->conv_work);
+            sm_conv_shape s;
+            sm_conv_shape_init(&s, L->in_c, L->in_h, L->in_w, rows, L->kernel, L->stride, L->padding);
+            if (in.events && L->pool == SM_POOL_MAX) { /* op and pooling in one pass: the same bits */
+                sm_conv_forward_spikes_maxpool(pooled, io->pool_idx, in.bits, w, b, &s, L->pool_size, R,
+                                               m->event_work);
+                pooled_already = 1;
+            } else {
+                if (L->pool == SM_POOL_NONE) cur = pooled;
+                if (in.events) sm_conv_forward_spikes(cur, in.bits, w, b, &s, R, m->event_work);
+                else sm_conv_forward(cur, in.x, w, b, &s, R, m->conv_work);
+            }
         }
-    }
-    const float *pooled = cur;
-    if (pooled_already) {
-        pooled = m->scratch[1];
-    } else if (L->pool == SM_POOL_MAX) {
-        sm_maxpool_forward(m->scratch[1], io->pool_idx, cur, R, rows, L->conv_h, L->conv_w, L->pool_size);
-        pooled = m->scratch[1];
-    } else if (L->pool == SM_POOL_AVG) {
-        sm_avgpool_forward(m->scratch[1], cur, R, rows, L->conv_h, L->conv_w, L->pool_size);
-        pooled = m->scratch[1];
+        if (!pooled_already && L->pool == SM_POOL_MAX)
+            sm_maxpool_forward(pooled, io->pool_idx, cur, R, rows, L->conv_h, L->conv_w, L->pool_size);
+        else if (!pooled_already && L->pool == SM_POOL_AVG)
+            sm_avgpool_forward(pooled, cur, R, rows, L->conv_h, L->conv_w, L->pool_size);
     }
     const size_t block = (size_t)rows * L->out_h * L->out_w;
     sm_lif_forward(io->spk, io->mem, pooled, io->in_static, m->T, (size_t)io->B * block, &L->lif);
@@ -112,16 +135,16 @@ void sm_lc_backward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io, const f
     const float *w = io->param;
     if (dpre_out) *dpre_out = NULL;
     float *gw = grad, *gb = grad + lc->n_weight;
-    const int events = sm_lc_uses_events(L, io->in, R);
+    const op_input in = op_input_of(m, L, io, R);
     if (L->kind == SM_LAYER_DENSE) {
-        if (events) sm_dense_backward_weight_events(gw, gb, dpre, io->in, R, L->fan_in, rows, m->event_work);
-        else sm_dense_backward_weight(gw, gb, dpre, io->in, R, L->fan_in, rows);
+        if (in.events) sm_dense_backward_weight_spikes(gw, gb, dpre, in.bits, R, L->fan_in, rows, m->event_work);
+        else sm_dense_backward_weight(gw, gb, dpre, in.x, R, L->fan_in, rows);
         if (dpre_out) *dpre_out = dpre;
     } else {
         sm_conv_shape s;
         sm_conv_shape_init(&s, L->in_c, L->in_h, L->in_w, rows, L->kernel, L->stride, L->padding);
-        if (events) sm_conv_backward_weight_events(gw, gb, dpre, io->in, &s, R, m->event_work);
-        else sm_conv_backward_weight(gw, gb, dpre, io->in, &s, R, m->conv_work);
+        if (in.events) sm_conv_backward_weight_spikes(gw, gb, dpre, in.bits, &s, R, m->event_work);
+        else sm_conv_backward_weight(gw, gb, dpre, in.x, &s, R, m->conv_work);
         if (partial) {
             memset(partial, 0, sizeof(float) * (size_t)R * L->n_in);
             sm_conv_backward_input(partial, dpre, w, &s, R, m->conv_work);

@@ -47,7 +47,10 @@ static void free_scratch(sm_model *m) {
     free(m->conv_work);
     free(m->event_work);
     free(m->wcols);
-    m->conv_work = m->event_work = m->wcols = NULL;
+    free(m->in_bits);
+    free(m->in_floats);
+    m->conv_work = m->event_work = m->wcols = m->in_floats = NULL;
+    m->in_bits = NULL;
     m->scratch_batch = 0;
 }
 
@@ -104,6 +107,11 @@ void sm_model_reserve_scratch(sm_model *m, int max_batch) {
     m->conv_work = sm_falloc(conv_work ? conv_work : 1);
     m->conv_work_floats = conv_work;
     m->event_work = sm_falloc(event_work);
+    size_t widest = 1;
+    for (int l = 0; l < m->n_layers; l++)
+        if ((size_t)m->layers[l].n_in > widest) widest = (size_t)m->layers[l].n_in;
+    m->in_bits = sm_xcalloc(TB * (size_t)sm_spike_words((int)widest), sizeof(uint64_t));
+    m->in_floats = sm_falloc(TB * widest);
     m->wcols = sm_falloc(most);
 }
 

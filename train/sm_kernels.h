@@ -67,35 +67,50 @@ void sm_conv_backward_weight(float *dw, float *db, const float *dout, const floa
  * every caller. */
 void sm_conv_bias_grad(float *db, const float *dout, const sm_conv_shape *s, int R);
 
+/* ---- spike matrices (spikes.c) -----------------------------------------------
+ * A spike matrix [R, N] of 0/1 as bits: row r is words [r·W, (r+1)·W) of
+ * uint64_t, W = sm_spike_words(N); spike n of a row is bit n % 64 of word
+ * n / 64; the bits past N are 0. */
+static inline int sm_spike_words(int N) { return (N + 63) / 64; }
+/* bits [R·W] = (x [R,N] != 0). Returns 1 when every x is 0 or 1 (the bits then
+ * hold x exactly), 0 otherwise. */
+int sm_spikes_pack(uint64_t *bits, const float *x, int R, int N);
+/* x [R,N] = the bits as 0.0f / 1.0f. */
+void sm_spikes_unpack(float *x, const uint64_t *bits, int R, int N);
+/* The number of spikes. */
+size_t sm_spikes_count(const uint64_t *bits, int R, int N);
+/* Columns [off, off + n) of every row of dst [R, N] get the rows of block src
+ * [R, n], packed contiguously as messages carry spikes (bit r·n + j of the byte
+ * array, least significant bit first: sm_pack_spikes). */
+void sm_spikes_put_block(uint64_t *dst, int N, int off, const uint8_t *src, int n, int R);
+
 /* ---- event-driven kernels (event.c) -------------------------------------------
- * For a dense or conv2d op whose input is mostly zeros (spikes, spike counts):
- * each row's non-zeros are listed once and only their weights are touched —
- * the forward current is the sum of the weight columns of the inputs that
- * fired, and the weight gradient touches only those columns. Any values work
- * (a non-zero v contributes v·w; a spike, v = 1, is added). Same contracts as
- * the dense kernels above (outputs overwritten, gradients accumulated); the
- * float sums run in another order, so results agree with the dense kernels to
- * rounding (≤ 1e-6 of the sum of |terms|), and each row's result depends on
- * that row alone; bias gradients are bit-identical. `work` holds at least
- * sm_*_event_work_floats floats. sm_density: the fraction of non-zeros of x [n],
- * which decides between the two kernels (SM_EVENT_MAX_DENSITY). */
+ * For a dense or conv2d op whose input is spikes: each row's spikes are walked
+ * once (bits, above) and only their weights are touched — the forward current
+ * is the sum of the weight columns of the inputs that fired, and the weight
+ * gradient touches only those columns. Same contracts as the dense kernels
+ * (outputs overwritten, gradients accumulated); the float sums run in another
+ * order, so results agree with the dense kernels to rounding (≤ 1e-6 of the
+ * sum of |terms|) and each row's result depends on that row alone; bias
+ * gradients are bit-identical. `work` holds at least sm_*_event_work_floats
+ * floats. An LC takes these kernels when at most SM_EVENT_MAX_DENSITY of its
+ * input are spikes (sm_lc_uses_events). */
 #define SM_EVENT_MAX_DENSITY 0.25
-double sm_density(const float *x, size_t n);
 size_t sm_dense_event_work_floats(int N, int M);
-void sm_dense_forward_events(float *out, const float *in, const float *w, const float *b, int R, int N, int M,
+void sm_dense_forward_spikes(float *out, const uint64_t *in, const float *w, const float *b, int R, int N, int M,
                              float *work);
-void sm_dense_backward_weight_events(float *dw, float *db, const float *dout, const float *in, int R, int N,
+void sm_dense_backward_weight_spikes(float *dw, float *db, const float *dout, const uint64_t *in, int R, int N,
                                      int M, float *work);
 size_t sm_conv_event_work_floats(const sm_conv_shape *s);
-void sm_conv_forward_events(float *out, const float *in, const float *w, const float *b, const sm_conv_shape *s,
+void sm_conv_forward_spikes(float *out, const uint64_t *in, const float *w, const float *b, const sm_conv_shape *s,
                             int R, float *work);
-void sm_conv_backward_weight_events(float *dw, float *db, const float *dout, const float *in,
-                                    const sm_conv_shape *s, int R, float *work);
 /* The op and max pooling (kernel = stride = p) fused: out, idx [R,Mc,Ho/p,Wo/p]
- * are exactly what sm_conv_forward_events followed by sm_maxpool_forward give,
+ * are exactly what sm_conv_forward_spikes followed by sm_maxpool_forward give,
  * without writing the op's [R,Mc,Ho,Wo] output. */
-void sm_conv_forward_events_maxpool(float *out, int32_t *idx, const float *in, const float *w, const float *b,
+void sm_conv_forward_spikes_maxpool(float *out, int32_t *idx, const uint64_t *in, const float *w, const float *b,
                                     const sm_conv_shape *s, int p, int R, float *work);
+void sm_conv_backward_weight_spikes(float *dw, float *db, const float *dout, const uint64_t *in,
+                                    const sm_conv_shape *s, int R, float *work);
 
 /* ---- pooling (pool.c): kernel = stride = p, floor output size -------------
  * in: [R,Ch,H,W] -> out: [R,Ch,H/p,W/p]. Max pooling records in idx [R,Ch,Ho,Wo]

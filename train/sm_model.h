@@ -158,6 +158,8 @@ typedef struct {
     float *conv_work;
     size_t conv_work_floats;
     float *event_work;       /* scratch of the event-driven kernels (the largest LC's) */
+    uint64_t *in_bits;       /* [T*B, widest input] spike bits made from float input */
+    float *in_floats;        /* [T*B, widest input] floats made from spike bits */
     float *partial;          /* [R, n_in] one LC's partial input gradient (I2, conv) */
     const float *dpre;       /* the last dense LC backward's op-output gradient (scratch) */
     float *wcols;            /* [max n_weight] weight columns for sm_lc_partial_block */
@@ -202,18 +204,22 @@ void sm_lc_backward(sm_model *m, int lc);
 typedef struct {
     int B;                   /* samples */
     int in_static;           /* in is [B,n_in], fed at every step (layer 0, direct encoder) */
-    const float *in;         /* the layer input [R,n_in], R = B (static) or T*B */
+    const float *in;         /* the layer input [R,n_in], R = B (static) or T*B; may be NULL when
+                                in_bits holds it */
+    const uint64_t *in_bits; /* or NULL: the same input (spikes) as bits [R, n_in] (sm_spikes_pack) */
     const float *param;      /* weights then biases to compute with (live or stashed) */
     float *mem, *spk;        /* [T,B,block] neuron state, block = rows*out_h*out_w */
     int32_t *pool_idx;       /* [R,rows,out_h,out_w] with max pooling, else NULL */
+    float *cur;              /* NULL (model scratch), or where the forward leaves the LC's input
+                                current after pooling, [R,block] */
+    int cur_ready;           /* 1: cur and pool_idx already hold this microbatch's current (a
+                                recomputation): the forward runs only the neurons */
 } sm_lc_io;
-/* Does an LC of layer L compute with the event-driven kernels on input in
- * [R, n_in]? Yes when at most SM_EVENT_MAX_DENSITY of it is non-zero (spikes
- * usually are; pixels are not). A function of the data alone — never of the
- * rank, the placement or the LC — so every executor takes the same path for
- * the same microbatch (docs/performance.md). */
-int sm_lc_uses_events(const sm_layer *L, const float *in, int R);
-/* Forward of one LC on io (uses the model's scratch; sm_model_reserve first). */
+/* Forward of one LC on io (uses the model's scratch; sm_model_reserve first).
+ * A layer whose input is spikes runs on the event-driven kernels when at most
+ * SM_EVENT_MAX_DENSITY of the microbatch's input spikes fire, else on the
+ * dense ones: a function of the data alone, so every executor, rank count and
+ * placement takes the same path (docs/performance.md). */
 void sm_lc_forward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io);
 /* Backward of one LC: dS [T,B,block] dL/dS (NULL = none), dM [T,B,block] dL/dU
  * (ce_mem; NULL = none). Accumulates into grad [n_param]. For a conv layer,

@@ -12,12 +12,21 @@
 #include "sm_common.h"
 #include "sm_partition.h"
 
-/* What an LC keeps for one microbatch between its forward and its backward. */
+/* What an LC keeps for one microbatch between its forward and its backward:
+ * its input, its output spikes, and no neuron state — the backward recomputes
+ * the current and the membrane from the input (bit for bit what the forward
+ * computed: the same kernels on the same data), so BPTT costs an eighth of a
+ * byte per input spike instead of 12 bytes per neuron and step
+ * (docs/performance.md, "Lean BPTT state"). */
 typedef struct {
     int mb;                    /* -1: free */
-    sm_lc_io io;
-    float *in;                 /* owned input buffer (io.in points here) */
-    float *stash;              /* async + stash: the weights the forward used */
+    float *in;                 /* static layer 0: the samples [B, n_in] */
+    uint64_t *in_bits;         /* any other layer: the input spikes [T*B, n_in] as bits */
+    uint8_t *out_bits;         /* the LC's spikes [T*B, block], packed as messages carry them */
+    float *cur;                /* static layer 0: its current after pooling [B, block] */
+    int32_t *pool_idx;         /* static layer 0 with max pooling: [B, block] */
+    float *stash;              /* async: the weights the forward used (their update may come first) */
+    const float *param;        /* the weights of the forward, to recompute it (live, or stash) */
     int32_t *labels;           /* output layer: the microbatch's labels */
 } slot;
 
@@ -40,8 +49,10 @@ struct sm_executor {
     sm_op_list *lists;         /* [S], per round */
     int epoch;
     int32_t *order;            /* the epoch's sample order */
-    float *x, *unpack, *dS;    /* scratch: gathered samples, unpacked spikes, summed gradient */
+    float *x, *unpack, *dS;    /* scratch: gathered samples, a factored gradient's product, summed gradient */
     float *dmem, *partial;
+    float *lif_mem, *lif_spk;  /* scratch: the neuron state of the LC at work [T*B, block] */
+    int32_t *lif_idx;          /* scratch: its max-pooling indices [T*B, block] */
     int32_t *labels;           /* scratch: labels gathered with a layer-0 microbatch (unused there) */
     double loss_sum;
     long correct, seen;
@@ -122,6 +133,12 @@ static float *arena_floats(sm_executor *e, size_t count) {
     return p;
 }
 
+static void *arena_bytes(sm_executor *e, size_t bytes) {
+    void *p = sm_arena_alloc(&e->arena, bytes);
+    if (!p) arena_exhausted(e, bytes);
+    return p;
+}
+
 /* Move the state blocks of this rank's LCs into its arena (M1), or back out to
  * the heap when the executor ends, so the model outlives it. */
 static void move_state(sm_executor *e, int into_arena) {
@@ -193,7 +210,9 @@ int sm_executor_new(sm_executor **out, sm_model *m, sm_comm *c, const sm_dataset
         if (!sm_comm_owns(c, i)) continue;
         const sm_layer *L = &m->layers[m->lcs[i].layer];
         need += sm_lc_state_bytes(m, i);
-        n_alloc += 4 + (size_t)sm_in_flight(m, m->lcs[i].layer) * (3 + (L->pool == SM_POOL_MAX) + e->stash);
+        const int is_static = m->lcs[i].layer == 0 && sm_model_static_input(m);
+        n_alloc += 4 + (size_t)sm_in_flight(m, m->lcs[i].layer) *
+                           ((is_static ? 3 + (L->pool == SM_POOL_MAX) : 2) + e->async);
     }
     if ((rc = sm_arena_init(&e->arena, (size_t)m->chip.core_memory, sm_arena_room((size_t)need, n_alloc)))) {
         sm_executor_free(e);
@@ -204,18 +223,23 @@ int sm_executor_new(sm_executor **out, sm_model *m, sm_comm *c, const sm_dataset
     for (int i = 0, k = 0; i < m->n_lcs; i++)
         if (sm_comm_owns(c, i)) e->local[k++].id = i;
     move_state(e, 1);
-    sm_model_reserve_scratch(m, e->Bm); /* neuron state lives in the slots */
-    size_t widest = 0;
-    for (int l = 0; l < m->n_layers; l++) {
-        if ((size_t)m->layers[l].n_in > widest) widest = (size_t)m->layers[l].n_in;
-        if ((size_t)m->layers[l].n_out > widest) widest = (size_t)m->layers[l].n_out;
+    sm_model_reserve_scratch(m, e->Bm);
+    /* scratch, each sized for what it holds: the widest LC block, the widest conv input */
+    size_t block = 1, conv_in = 1;
+    for (int i = 0; i < m->n_lcs; i++) {
+        const sm_layer *L = &m->layers[m->lcs[i].layer];
+        if (block_of(m, i) > block) block = block_of(m, i);
+        if (L->kind == SM_LAYER_CONV2D && m->lcs[i].layer > 0 && (size_t)L->n_in > conv_in) conv_in = (size_t)L->n_in;
     }
     const size_t TB = (size_t)m->T * e->Bm;
-    e->x = sm_falloc(TB * widest);
-    e->unpack = sm_falloc(TB * widest);
-    e->dS = sm_falloc(TB * widest);
-    e->dmem = sm_falloc(TB * widest);
-    e->partial = sm_falloc(TB * widest);
+    e->x = sm_falloc(TB * (size_t)m->n_in);      /* layer 0's samples (events: [T,B,n_in]) */
+    e->unpack = sm_falloc(TB * ((size_t)m->n_in > block ? (size_t)m->n_in : block));
+    e->dS = sm_falloc(TB * block);
+    e->dmem = sm_falloc(TB * (size_t)m->n_classes);
+    e->partial = sm_falloc(TB * conv_in);
+    e->lif_mem = sm_falloc(TB * block);
+    e->lif_spk = sm_falloc(TB * block);
+    e->lif_idx = sm_xcalloc(TB * block, sizeof(int32_t));
     e->labels = sm_xcalloc((size_t)e->Bm, sizeof(int32_t));
     e->order = sm_xcalloc((size_t)train->n, sizeof(int32_t));
     e->lc_compute = sm_xcalloc((size_t)m->n_lcs, sizeof(double));
@@ -253,7 +277,8 @@ void sm_executor_free(sm_executor *e) {
     }
     for (int s = 0; e->lists && s < e->S; s++) sm_op_list_free(&e->lists[s]);
     free(e->lists); free(e->local); free(e->x); free(e->unpack); free(e->dS); free(e->dmem);
-    free(e->partial); free(e->labels); free(e->order); free(e->lc_compute);
+    free(e->partial); free(e->lif_mem); free(e->lif_spk); free(e->lif_idx);
+    free(e->labels); free(e->order); free(e->lc_compute);
     free_stats(e);
     free(e);
 }
@@ -271,8 +296,9 @@ void sm_executor_resume_at(sm_executor *e, const sm_epoch_resume *r) {
 
 /* A slot for microbatch mb: a released one of this LC, or a new one carved
  * from the arena — the bytes sm_lc_cost_of counts per microbatch in flight:
- * the input (R = B samples for a static layer-0 input, else T·B), membrane and
- * spikes, max-pool indices, stashed weights. */
+ * the input (a static layer 0: the B samples, the current and its max-pool
+ * indices; else the T·B input rows as bits), the output spikes packed, and
+ * under async the forward's weights. */
 static slot *slot_new(sm_executor *e, local_lc *ll, int mb) {
     const sm_model *m = e->m;
     const sm_lc *lc = &m->lcs[ll->id];
@@ -280,7 +306,6 @@ static slot *slot_new(sm_executor *e, local_lc *ll, int mb) {
         if (ll->slots[j].mb < 0) {
             slot *s = &ll->slots[j];
             s->mb = mb;
-            s->io.param = lc->param;
             return s;
         }
     ll->slots = sm_xrealloc(ll->slots, sizeof(slot) * (size_t)(ll->n_slots + 1));
@@ -288,20 +313,34 @@ static slot *slot_new(sm_executor *e, local_lc *ll, int mb) {
     memset(s, 0, sizeof *s);
     const sm_layer *L = &m->layers[lc->layer];
     const size_t TB = (size_t)m->T * e->Bm, block = block_of(m, ll->id);
-    const int in_static = lc->layer == 0 && sm_model_static_input(e->m);
-    const size_t R = in_static ? (size_t)e->Bm : TB;
     s->mb = mb;
-    s->in = arena_floats(e, R * L->n_in);
-    s->io = (sm_lc_io){.B = e->Bm, .in_static = in_static, .in = s->in, .param = lc->param,
-                       .mem = arena_floats(e, TB * block), .spk = arena_floats(e, TB * block)};
-    if (L->pool == SM_POOL_MAX) {
-        s->io.pool_idx = sm_arena_alloc(&e->arena, sizeof(int32_t) * R * block);
-        if (!s->io.pool_idx) arena_exhausted(e, sizeof(int32_t) * R * block);
+    if (lc->layer == 0 && sm_model_static_input(e->m)) {
+        s->in = arena_floats(e, (size_t)e->Bm * L->n_in);
+        s->cur = arena_floats(e, (size_t)e->Bm * block);
+        if (L->pool == SM_POOL_MAX) s->pool_idx = arena_bytes(e, sizeof(int32_t) * e->Bm * block);
+    } else {
+        /* the arena is zeroed: the bits past n_in in each row's last word stay 0 */
+        s->in_bits = arena_bytes(e, sizeof(uint64_t) * TB * (size_t)sm_spike_words(L->n_in));
     }
-    if (e->stash) s->stash = arena_floats(e, lc->n_param);
+    s->out_bits = arena_bytes(e, sm_spike_bytes(TB * block));
+    if (e->async) s->stash = arena_floats(e, lc->n_param);
     /* the labels are the data set's (host memory), not the core's */
     if (lc->layer == m->n_layers - 1) s->labels = sm_xcalloc((size_t)e->Bm, sizeof(int32_t));
     return s;
+}
+
+/* The io of a slot's microbatch: its input, and the neuron state in the
+ * executor's scratch (a static layer keeps its current and pooling indices
+ * in the slot). With `recompute`, a static layer's forward starts from the
+ * kept current. */
+static sm_lc_io slot_io(const sm_executor *e, const local_lc *ll, const slot *s, int recompute) {
+    const sm_model *m = e->m;
+    const sm_layer *L = &m->layers[m->lcs[ll->id].layer];
+    sm_lc_io io = {.B = e->Bm, .in_static = s->in != NULL, .in = s->in, .in_bits = s->in_bits,
+                   .param = s->param, .mem = e->lif_mem, .spk = e->lif_spk,
+                   .pool_idx = L->pool == SM_POOL_MAX ? (s->pool_idx ? s->pool_idx : e->lif_idx) : NULL,
+                   .cur = s->cur, .cur_ready = recompute && s->cur != NULL};
+    return io;
 }
 
 static slot *slot_find(local_lc *ll, int mb) {
@@ -338,57 +377,57 @@ static void run_forward(sm_executor *e, local_lc *ll, int mb, long round) {
     sm_lc *lc = &m->lcs[ll->id];
     const int l = lc->layer;
     const sm_layer *L = &m->layers[l];
-    const size_t TB = (size_t)m->T * e->Bm;
+    const size_t TB = (size_t)m->T * e->Bm, block = block_of(m, ll->id);
     slot *s = slot_new(e, ll, mb);
 
     if (l == 0) { /* the microbatch, straight from the data set */
         const int32_t *ids = samples_of(e, round, mb);
         sm_gather_batch(e->data, ids, 0, e->Bm, e->x, e->labels);
-        if (e->data->T) {
-            memcpy(s->in, e->x, sizeof(float) * TB * m->n_in);
-        } else if (s->io.in_static) {
+        if (s->in) {
             memcpy(s->in, e->x, sizeof(float) * (size_t)e->Bm * m->n_in);
         } else {
-            sm_encode(s->in, e->x, ids, m->T, e->Bm, m->n_in, m->encoder, m->seed, (uint64_t)e->epoch);
+            const float *spikes = e->x;
+            if (!e->data->T) {
+                sm_encode(e->unpack, e->x, ids, m->T, e->Bm, m->n_in, m->encoder, m->seed, (uint64_t)e->epoch);
+                spikes = e->unpack;
+            }
+            sm_spikes_pack(s->in_bits, spikes, (int)TB, m->n_in); /* encoders and event data give 0/1 */
         }
-    } else { /* assemble the previous layer's blocks (E2 does not apply: disjoint columns) */
+    } else { /* the previous layer's blocks, as bits, into their columns (E2 does not apply: disjoint) */
         const sm_layer *P = &m->layers[l - 1];
         for (int j = P->first_lc; j < P->first_lc + P->n_lc; j++) {
             sm_msg *msg = sm_comm_take(e->c, SM_MSG_SPIKES, (int)round, mb, j, ll->id);
-            const size_t bj = block_of(m, j), off = (size_t)m->lcs[j].o0 * P->out_h * P->out_w;
-            const float *src = msg->payload;
-            if (msg->remote) { /* from another core: bit-packed */
-                sm_unpack_spikes(e->unpack, msg->payload, TB * bj);
-                src = e->unpack;
-            }
-            sm_block_copy(s->in + off, (size_t)L->n_in, src, bj, TB, bj);
+            sm_spikes_put_block(s->in_bits, L->n_in, (int)sm_lc_block_offset(m, j), msg->payload,
+                                (int)block_of(m, j), (int)TB);
             sm_msg_free(msg);
         }
     }
-    if (e->stash) { /* weight stashing: the backward uses the weights of this forward */
+    if (e->async) { /* updates come between this forward and its backward: keep its weights */
         memcpy(s->stash, lc->param, sizeof(float) * lc->n_param);
-        s->io.param = s->stash;
+        s->param = s->stash;
     } else {
-        s->io.param = lc->param;
+        s->param = lc->param;
     }
-    sm_lc_forward_io(m, lc, &s->io);
+    sm_lc_io io = slot_io(e, ll, s, 0);
+    sm_lc_forward_io(m, lc, &io);
+    sm_pack_spikes(s->out_bits, io.spk, TB * block);
 
     if (l + 1 < m->n_layers) {
         const sm_layer *N = &m->layers[l + 1];
-        const size_t bytes = sm_spike_bytes(TB * block_of(m, ll->id));
+        const size_t bytes = sm_spike_bytes(TB * block);
         for (int k = N->first_lc; k < N->first_lc + N->n_lc; k++) {
-            if (e->c->lc_core[k] == e->c->rank) { /* same core: the spikes themselves (E3) */
-                sm_comm_send(e->c, SM_MSG_SPIKES, (int)round, mb, ll->id, k, s->io.spk, 0, 0);
+            if (e->c->lc_core[k] == e->c->rank) { /* same core: the slot's bits themselves (E3) */
+                sm_comm_send(e->c, SM_MSG_SPIKES, (int)round, mb, ll->id, k, s->out_bits, 0, 0);
             } else {
                 uint8_t *bits = sm_comm_payload(bytes);
-                sm_pack_spikes(bits, s->io.spk, TB * block_of(m, ll->id));
+                memcpy(bits, s->out_bits, bytes);
                 sm_comm_send(e->c, SM_MSG_SPIKES, (int)round, mb, ll->id, k, bits, bytes, 1);
             }
         }
     } else { /* output layer: keep the labels, count correct predictions */
         const int32_t *ids = samples_of(e, round, mb);
         for (int b = 0; b < e->Bm; b++) s->labels[b] = e->data->y[ids[b]];
-        e->correct += sm_predict(NULL, s->io.spk, s->labels, m->T, e->Bm, m->n_classes);
+        e->correct += sm_predict(NULL, io.spk, s->labels, m->T, e->Bm, m->n_classes);
         e->seen += e->Bm;
     }
 }
@@ -415,11 +454,17 @@ static void run_backward(sm_executor *e, local_lc *ll, int mb, long round) {
     const size_t TB = (size_t)m->T * e->Bm, block = block_of(m, ll->id);
     slot *s = slot_find(ll, mb);
     const float *dS = e->dS, *dM = NULL;
+    /* the neuron state again, from the kept input and the forward's weights: the
+     * same bits as the forward's. The backward then computes with the forward's
+     * weights (weight stashing) or, async without stash, the latest ones. */
+    sm_lc_io io = slot_io(e, ll, s, 1);
+    sm_lc_forward_io(m, lc, &io);
+    if (e->async && !e->stash) io.param = lc->param;
 
     if (l == m->n_layers - 1) {
         /* synchronous: the minibatch mean (1/B); async: the microbatch mean */
         double scale = 1.0 / (e->async ? e->Bm : m->train.batch);
-        double loss = sm_loss(&m->loss, s->io.spk, s->io.mem, s->labels, m->T, e->Bm, m->n_classes,
+        double loss = sm_loss(&m->loss, io.spk, io.mem, s->labels, m->T, e->Bm, m->n_classes,
                               scale, e->dS, e->dmem);
         e->loss_sum += loss / scale;
         note_nonfinite(e, isfinite(loss), lc->step + 1, ll->id, 0);
@@ -442,7 +487,7 @@ static void run_backward(sm_executor *e, local_lc *ll, int mb, long round) {
     const sm_layer *L = &m->layers[l];
     const float *dpre = NULL;
     float *partial = l > 0 && L->kind == SM_LAYER_CONV2D ? e->partial : NULL;
-    sm_lc_backward_io(m, lc, &s->io, dS, dM, lc->grad, partial, &dpre);
+    sm_lc_backward_io(m, lc, &io, dS, dM, lc->grad, partial, &dpre);
 
     if (l > 0) { /* each LC of the previous layer gets its columns: as a product, or as its factors */
         const sm_layer *P = &m->layers[l - 1];
@@ -452,13 +497,13 @@ static void run_backward(sm_executor *e, local_lc *ll, int mb, long round) {
             if (sm_grad_factored(m, ll->id, j, (int)TB)) {
                 float *f = sm_comm_payload(sizeof(float) * ((size_t)TB * rows + (size_t)rows * bj));
                 memcpy(f, dpre, sizeof(float) * TB * rows);
-                sm_dense_weight_columns(f + TB * rows, s->io.param, rows, L->fan_in,
+                sm_dense_weight_columns(f + TB * rows, io.param, rows, L->fan_in,
                                         (int)sm_lc_block_offset(m, j), (int)bj);
                 sm_comm_send(e->c, SM_MSG_GRAD, (int)round, mb, ll->id, j, f,
                              sizeof(float) * ((size_t)TB * rows + (size_t)rows * bj), 1);
             } else {
                 float *g = sm_comm_payload(sizeof(float) * TB * bj);
-                sm_lc_partial_block(m, lc, s->io.param, dpre, e->partial, (int)TB, j, g, m->wcols);
+                sm_lc_partial_block(m, lc, io.param, dpre, e->partial, (int)TB, j, g, m->wcols);
                 sm_comm_send(e->c, SM_MSG_GRAD, (int)round, mb, ll->id, j, g, sizeof(float) * TB * bj, 1);
             }
         }

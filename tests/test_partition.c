@@ -126,39 +126,41 @@ static void test_cost_dense(void **state) {
     /* T = 3, B = 4 -> T*B = 12.
      * layer 1 (K = 5), 2 rows, R = 12:
      *   op 2*12*2*5 = 240; fwd + weight grad + input grad = 720; LIF 12*12*2 = 288 -> 1008
-     *   n_param = 2*5 + 2 = 12 -> 16*12 = 192 bytes; per microbatch: mem+spk 2*12*2 = 48,
-     *   input 12*5 = 60 -> 108 floats = 432 bytes -> 624 */
+     *   n_param = 2*5 + 2 = 12 -> 16*12 = 192 bytes; per microbatch: the input spikes as bits,
+     *   12 rows of one word = 96 bytes, the output spikes packed, ceil(12*2/8) = 3 -> 291 */
     sm_lc_cost c = sm_lc_cost_of(&m, 1, 2, 4, 1, 1);
     assert_float_equal(c.flops, 1008, 0);
-    assert_float_equal(c.bytes, 624, 0);
-    /* 3 microbatches in flight: 192 + 3*432 */
-    assert_float_equal(sm_lc_cost_of(&m, 1, 2, 4, 3, 1).bytes, 1488, 0);
+    assert_float_equal(c.bytes, 291, 0);
+    /* 3 microbatches in flight: 192 + 3*99 */
+    assert_float_equal(sm_lc_cost_of(&m, 1, 2, 4, 3, 1).bytes, 489, 0);
     /* layer 0 (K = 6), 5 rows, static input, R = B = 4:
      *   op 2*4*5*6 = 240; fwd + weight grad (no input grad) = 480; LIF 12*12*5 = 720 -> 1200
-     *   n_param 35 -> 560 bytes; mem+spk 2*12*5 = 120, input [B,n_in] 4*6 = 24 -> 576 -> 1136 */
+     *   n_param 35 -> 560 bytes; the samples 4*4*6 = 96, the current 4*4*5 = 80, the output
+     *   spikes ceil(12*5/8) = 8 -> 560 + 184 = 744 */
     c = sm_lc_cost_of(&m, 0, 5, 4, 1, 1);
     assert_float_equal(c.flops, 1200, 0);
-    assert_float_equal(c.bytes, 1136, 0);
+    assert_float_equal(c.bytes, 744, 0);
     /* the same layer fed per step (rate encoder, events), R = 12:
-     *   op 720 -> 1440 + LIF 720 = 2160; input 12*6 = 72 floats -> 560 + 4*(120+72) = 1328 */
+     *   op 720 -> 1440 + LIF 720 = 2160; input bits 96 + output 8 -> 560 + 104 = 664 */
     c = sm_lc_cost_of(&m, 0, 5, 4, 1, 0);
     assert_float_equal(c.flops, 2160, 0);
-    assert_float_equal(c.bytes, 1328, 0);
-    /* zero rows: the part that does not shrink with the cut (the received input) */
+    assert_float_equal(c.bytes, 664, 0);
+    /* zero rows: the part that does not shrink with the cut (the kept input) */
     c = sm_lc_cost_of(&m, 1, 0, 4, 1, 1);
     assert_float_equal(c.flops, 0, 0);
-    assert_float_equal(c.bytes, 4 * 60, 0);
+    assert_float_equal(c.bytes, 96, 0);
     sm_model_free(&m);
 
-    /* async with stash: one parameter copy per microbatch in flight.
-     * layer 1, 2 rows, B = 2 (T*B = 6), 2 in flight: 192 + 2*4*(2*6*2 + 6*5 + 12) = 192 + 528 */
+    /* async: one copy of the forward's weights per microbatch in flight, stash or not (the
+     * backward recomputes the forward with them). layer 1, 2 rows, B = 2 (T*B = 6), 2 in
+     * flight: 192 + 2*(6*8 + ceil(6*2/8) + 4*12) = 192 + 2*98 = 388 */
     build_text(&m, TINY_DENSE, "pipeline.schedule=async", "pipeline.microbatches=2",
                "pipeline.stash=true", NULL);
-    assert_float_equal(sm_lc_cost_of(&m, 1, 2, 2, 2, 1).bytes, 720, 0);
+    assert_float_equal(sm_lc_cost_of(&m, 1, 2, 2, 2, 1).bytes, 388, 0);
     sm_model_free(&m);
     build_text(&m, TINY_DENSE, "pipeline.schedule=async", "pipeline.microbatches=2",
                "pipeline.stash=false", NULL);
-    assert_float_equal(sm_lc_cost_of(&m, 1, 2, 2, 2, 1).bytes, 192 + 2 * 4 * (24 + 30), 0);
+    assert_float_equal(sm_lc_cost_of(&m, 1, 2, 2, 2, 1).bytes, 388, 0);
     sm_model_free(&m);
 }
 
@@ -179,23 +181,23 @@ static void test_cost_conv(void **state) {
     /* layer 0: K = 2*3*3 = 18, conv 4x4 (P = 16), max pool 2 -> 2x2 (Q = 4), n_in = 72.
      * 3 channels, static input, R = B = 4:
      *   op 2*4*3*18*16 = 6912, x2 = 13824; pool 2*4*3*16 = 384; LIF 12*12*3*4 = 1728 -> 15936
-     *   n_param 3*18 + 3 = 57 -> 912 bytes; mem+spk 2*12*3*4 = 288, pool_idx 4*3*4 = 48,
-     *   input 4*72 = 288 -> 624 floats = 2496 bytes -> 3408 */
+     *   n_param 3*18 + 3 = 57 -> 912 bytes; the samples 4*4*72 = 1152, the current
+     *   4*4*3*4 = 192 and its pool indices 192, the output spikes ceil(12*3*4/8) = 18 -> 2466 */
     sm_lc_cost c = sm_lc_cost_of(&m, 0, 3, 4, 1, 1);
     assert_float_equal(c.flops, 15936, 0);
-    assert_float_equal(c.bytes, 3408, 0);
+    assert_float_equal(c.bytes, 2466, 0);
     /* per step, R = 12: op 20736 x2 = 41472; pool 1152; LIF 1728 -> 44352
-     *   912 + 4*(288 + 12*3*4 + 12*72) = 912 + 4*(288 + 144 + 864) = 6096 */
+     *   912 + input bits 12 rows of 2 words (72 spikes) = 192 + output 18 = 1122 */
     c = sm_lc_cost_of(&m, 0, 3, 4, 1, 0);
     assert_float_equal(c.flops, 44352, 0);
-    assert_float_equal(c.bytes, 6096, 0);
+    assert_float_equal(c.bytes, 1122, 0);
     /* layer 1: input 4x2x2 (n_in 16), kernel 2, padding 1 -> conv 3x3 (P = 9), avg pool 2 -> 1x1.
      * 1 channel, K = 16, R = 12:
      *   op 2*12*1*16*9 = 3456, x3 = 10368; pool 2*12*9 = 216; LIF 12*12*1 = 144 -> 10728
-     *   n_param 17 -> 272; mem+spk 24, no pool_idx (avg), input 12*16 = 192 -> 864 -> 1136 */
+     *   n_param 17 -> 272; input bits 12*8 = 96, output ceil(12/8) = 2 -> 370 */
     c = sm_lc_cost_of(&m, 1, 1, 4, 1, 1);
     assert_float_equal(c.flops, 10728, 0);
-    assert_float_equal(c.bytes, 1136, 0);
+    assert_float_equal(c.bytes, 370, 0);
     /* the costs are linear in rows: the whole layer is the sum of its slices */
     sm_lc_cost whole = sm_lc_cost_of(&m, 0, 4, 4, 1, 1);
     sm_lc_cost a = sm_lc_cost_of(&m, 0, 1, 4, 1, 1), b = sm_lc_cost_of(&m, 0, 3, 4, 1, 1);
@@ -293,11 +295,12 @@ static void test_targets_and_caps(void **state) {
 
 /* ---- (c) memory pressure ---- */
 
-/* fmnist_mlp under 1f1b with 4 microbatches of 32: layer 0 keeps 2 in flight.
- *   one row: 16*785 = 12560 bytes + 2 * 4 * (2*25*32) = 12800 -> 25360 per row,
- *   plus 2 * 4 * 32*784 = 200704 for the received input.
- *   4 MiB: (4194304 - 200704) / 25360 = 157.5 -> 157 rows -> ceil(1000/157) = 7 LCs.
- *   output layer: 16*10010 + 4*(2*800*10 + 800*1000) = 3424160 bytes as one LC. */
+/* fmnist_mlp under 1f1b with 4 microbatches of 32 (T*B = 800): layer 0 keeps 2 in flight.
+ *   one row: 16*785 = 12560 bytes + 2 * (4*32 current + 800/8 output spikes) = 456 -> 13016,
+ *   plus 2 * 4 * 32*784 = 200704 for the kept samples.
+ *   4 MiB: (4194304 - 200704) / 13016 = 306.8 -> 306 rows -> ceil(1000/306) = 4 LCs.
+ *   output layer: 16*10010 + 800 rows of 16 words of input bits (102400) + 1000 bytes of
+ *   output spikes = 263560 bytes as one LC. */
 #define MLP_1F1B "pipeline.schedule=1f1b", "pipeline.microbatches=4"
 
 static void test_memory_raises(void **state) {
@@ -306,7 +309,7 @@ static void test_memory_raises(void **state) {
     /* on 2x2 the proportional share of layer 0 is 3 LCs of 334 rows: too big */
     build(&m, "fmnist_mlp.yaml", MLP_1F1B, "chip.mesh_w=2", "chip.mesh_h=2",
           "chip.core_memory=4194304", NULL);
-    assert_n_lc(&m, (int[]){7, 1});
+    assert_n_lc(&m, (int[]){4, 1});
     assert_built_and_fitting(&m);
     sm_partition_stats s;
     sm_partition_stats_of(&m, 1, &s);
@@ -333,18 +336,18 @@ static void assert_error(int rc, const char *a, const char *b, const char *c) {
 static void test_memory_impossible(void **state) {
     (void)state;
     sm_model m;
-    /* one row of layer 0 needs 200704 + 25360 = 226064 bytes */
+    /* one row of layer 0 needs 200704 + 13016 = 213720 bytes */
     assert_error(try_build(&m, "fmnist_mlp.yaml", MLP_1F1B, "chip.core_memory=150000", NULL),
-                 "layer 0_dense", "an LC of one row needs 226064 bytes",
+                 "layer 0_dense", "an LC of one row needs 213720 bytes",
                  "chip.core_memory is 150000");
-    /* layer 0 can be cut to fit 3 MB, the output layer as one LC cannot */
-    assert_error(try_build(&m, "fmnist_mlp.yaml", MLP_1F1B, "chip.core_memory=3000000", NULL),
-                 "layer 1_dense", "one LC of 10 rows, needs 3424160 bytes",
-                 "chip.core_memory is 3000000");
+    /* layer 0 can be cut to fit 260 kB (4 rows an LC), the output layer as one LC cannot */
+    assert_error(try_build(&m, "fmnist_mlp.yaml", MLP_1F1B, "chip.core_memory=260000", NULL),
+                 "layer 1_dense", "one LC of 10 rows, needs 263560 bytes",
+                 "chip.core_memory is 260000");
     /* an explicit lcs that does not fit: the message says how many would */
     assert_error(try_build(&m, "fmnist_mlp.yaml", MLP_1F1B, "chip.core_memory=4194304",
                            "model.layers.0.lcs=2", NULL),
-                 "layer 0_dense", "chip.core_memory is 4194304", "lcs >= 7");
+                 "layer 0_dense", "chip.core_memory is 4194304", "lcs >= 4");
 }
 
 /* ---- (d) explicit lcs ---- */

@@ -51,11 +51,18 @@ sm_lc_cost sm_lc_cost_of(const sm_model *m, int layer, int rows, int micro_batch
     if (L->pool != SM_POOL_NONE) flops += 2.0 * R * r * P;
     flops += 12.0 * TB * r * Q;                   /* LIF: 4 forward + 8 backward */
 
+    /* bytes a microbatch in flight keeps (the executor's slot; the backward
+     * recomputes the neuron state from the input): its input — the samples,
+     * the current after pooling and the pooling indices of a static first
+     * layer, else the input spikes as bits, rows of whole 64-bit words — its
+     * output spikes packed, and under async the weights it used (updates come
+     * between its forward and its backward, which recomputes the forward) */
     const double n_param = r * K + r;
-    double per_mb = 2.0 * TB * r * Q + R * L->n_in;
-    if (L->pool == SM_POOL_MAX) per_mb += R * r * Q;
-    if (m->pipeline.schedule == SM_SCHED_ASYNC && m->pipeline.stash) per_mb += n_param;
-    sm_lc_cost c = {flops, 4.0 * (4.0 * n_param + in_flight * per_mb)};
+    double per_mb = is_static ? 4.0 * R * L->n_in + 4.0 * R * r * Q * (L->pool == SM_POOL_MAX ? 2 : 1)
+                              : 8.0 * TB * (double)sm_spike_words(L->n_in);
+    per_mb += ceil(TB * r * Q / 8.0);
+    if (m->pipeline.schedule == SM_SCHED_ASYNC) per_mb += 4.0 * n_param;
+    sm_lc_cost c = {flops, 16.0 * n_param + in_flight * per_mb};
     return c;
 }
 

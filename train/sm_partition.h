@@ -34,11 +34,16 @@ typedef struct {
  *         + pooling: 2*R*rows*P (one op per pre-pool value forward and backward)
  *         + LIF: 12*T*B*rows*Q (4 forward + 8 backward per neuron per step)
  *   bytes = 4 * 4*n_param          (parameters, gradient, two optimizer moments)
- *         + in_flight * 4 * (2*T*B*rows*Q      mem and spk
- *                            + R*rows*Q         pool_idx (int32), max pooling only
- *                            + R*n_in           the received input
- *                            + n_param)         stashed weights, async + stash only
- *   with n_param = rows*K + rows. Never fails; rows may be 0 (the fixed part). */
+ *         + in_flight * (input                  a static layer 0: 4*B*n_in samples
+ *                                               + 4*B*rows*Q current (x2 with max pooling:
+ *                                               its indices); else the input spikes as bits,
+ *                                               8*T*B*ceil(n_in/64)
+ *                        + ceil(T*B*rows*Q/8)   the output spikes, packed
+ *                        + 4*n_param)           the forward's weights, async only (stash or
+ *                                               not: the backward recomputes the forward)
+ *   with n_param = rows*K + rows. No neuron state: the backward recomputes it
+ *   (docs/performance.md, "Lean BPTT state"). Never fails; rows may be 0 (the
+ *   fixed part). */
 sm_lc_cost sm_lc_cost_of(const sm_model *m, int layer, int rows, int micro_batch, int in_flight,
                          int input_static);
 

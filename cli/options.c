@@ -8,6 +8,7 @@
 
 #include "sm_cli.h"
 #include "sm_common.h"
+#include "sm_partition.h"
 
 int sm_cli_rank(void) {
     int rank = 0, up = 0;
@@ -178,7 +179,8 @@ int sm_cli_load_data(const sm_model *m, sm_dataset *train, sm_dataset *test) {
 }
 
 void sm_cli_evaluate(sm_model *m, const sm_dataset *d, double *accuracy, double *loss) {
-    const int B = m->train.eval_batch < d->n ? m->train.eval_batch : d->n;
+    const int want = m->train.eval_batch > 0 ? m->train.eval_batch : sm_micro_batch(m);
+    const int B = want < d->n ? want : d->n;
     const size_t n_in = (size_t)m->n_in;
     float *x = sm_falloc((size_t)m->T * B * n_in);
     float *enc = sm_falloc((size_t)m->T * B * n_in);
@@ -194,9 +196,7 @@ void sm_cli_evaluate(sm_model *m, const sm_dataset *d, double *accuracy, double 
             input_static = sm_model_encode(m, enc, x, ids, nb, 0xFFFFF /* evaluation stream */);
             if (!input_static) input = enc;
         }
-        sm_model_forward(m, input, input_static, nb);
-        total += sm_model_loss(m, y, 1.0);
-        correct += sm_predict(NULL, m->act[m->n_layers - 1], y, m->T, nb, m->n_classes);
+        total += sm_model_infer(m, input, input_static, nb, y, 1.0, &correct);
     }
     *accuracy = (double)correct / d->n;
     *loss = total / d->n;

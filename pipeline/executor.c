@@ -51,8 +51,6 @@ struct sm_executor {
     int32_t *order;            /* the epoch's sample order */
     float *x, *unpack, *dS;    /* scratch: gathered samples, a factored gradient's product, summed gradient */
     float *dmem, *partial;
-    float *lif_mem, *lif_spk;  /* scratch: the neuron state of the LC at work [T*B, block] */
-    int32_t *lif_idx;          /* scratch: its max-pooling indices [T*B, block] */
     int32_t *labels;           /* scratch: labels gathered with a layer-0 microbatch (unused there) */
     double loss_sum;
     long correct, seen;
@@ -232,14 +230,12 @@ int sm_executor_new(sm_executor **out, sm_model *m, sm_comm *c, const sm_dataset
         if (L->kind == SM_LAYER_CONV2D && m->lcs[i].layer > 0 && (size_t)L->n_in > conv_in) conv_in = (size_t)L->n_in;
     }
     const size_t TB = (size_t)m->T * e->Bm;
-    e->x = sm_falloc(TB * (size_t)m->n_in);      /* layer 0's samples (events: [T,B,n_in]) */
-    e->unpack = sm_falloc(TB * ((size_t)m->n_in > block ? (size_t)m->n_in : block));
+    const int encoded = !sm_model_static_input(m) && !train->T; /* rate/latency: [T,B,n_in] made here */
+    e->x = sm_falloc((train->T ? TB : (size_t)e->Bm) * (size_t)m->n_in); /* layer 0's samples */
+    e->unpack = sm_falloc(TB * (encoded && (size_t)m->n_in > block ? (size_t)m->n_in : block));
     e->dS = sm_falloc(TB * block);
     e->dmem = sm_falloc(TB * (size_t)m->n_classes);
     e->partial = sm_falloc(TB * conv_in);
-    e->lif_mem = sm_falloc(TB * block);
-    e->lif_spk = sm_falloc(TB * block);
-    e->lif_idx = sm_xcalloc(TB * block, sizeof(int32_t));
     e->labels = sm_xcalloc((size_t)e->Bm, sizeof(int32_t));
     e->order = sm_xcalloc((size_t)train->n, sizeof(int32_t));
     e->lc_compute = sm_xcalloc((size_t)m->n_lcs, sizeof(double));
@@ -277,7 +273,7 @@ void sm_executor_free(sm_executor *e) {
     }
     for (int s = 0; e->lists && s < e->S; s++) sm_op_list_free(&e->lists[s]);
     free(e->lists); free(e->local); free(e->x); free(e->unpack); free(e->dS); free(e->dmem);
-    free(e->partial); free(e->lif_mem); free(e->lif_spk); free(e->lif_idx);
+    free(e->partial);
     free(e->labels); free(e->order); free(e->lc_compute);
     free_stats(e);
     free(e);
@@ -337,8 +333,8 @@ static sm_lc_io slot_io(const sm_executor *e, const local_lc *ll, const slot *s,
     const sm_model *m = e->m;
     const sm_layer *L = &m->layers[m->lcs[ll->id].layer];
     sm_lc_io io = {.B = e->Bm, .in_static = s->in != NULL, .in = s->in, .in_bits = s->in_bits,
-                   .param = s->param, .mem = e->lif_mem, .spk = e->lif_spk,
-                   .pool_idx = L->pool == SM_POOL_MAX ? (s->pool_idx ? s->pool_idx : e->lif_idx) : NULL,
+                   .param = s->param, .mem = m->lif_mem, .spk = m->lif_spk,
+                   .pool_idx = L->pool == SM_POOL_MAX ? (s->pool_idx ? s->pool_idx : m->lif_idx) : NULL,
                    .cur = s->cur, .cur_ready = recompute && s->cur != NULL};
     return io;
 }

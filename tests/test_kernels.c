@@ -311,6 +311,35 @@ static void test_lc_cut_invariance(void **state) {
     }
 }
 
+/* Inference (sm_model_infer: layers passed on as bits, neuron state in
+ * scratch) gives the loss and predictions of sm_model_forward + sm_model_loss
+ * (every LC's state kept), bit for bit: one and several LCs per layer, the
+ * output layer cut too, direct and rate encoding, a spike loss and ce_mem. */
+static void test_inference_matches_forward(void **state) {
+    (void)state;
+    const char *losses[] = {"ce_rate", "ce_mem"};
+    const char *encoders[] = {"direct", "rate"};
+    for (int variant = 0; variant < 4; variant++) {
+        sm_model a;
+        if (variant < 2) build(&a, 1, 1, 1, losses[variant], encoders[variant]);
+        else build(&a, 4, 3, 2, losses[variant - 2], encoders[variant - 2]);
+        enum { BATCH = 6 };
+        float x[BATCH * 128], *enc = sm_falloc((size_t)a.T * BATCH * 128);
+        int32_t y[BATCH] = {0, 1, 2, 3, 1, 0}, ids[BATCH] = {0, 1, 2, 3, 4, 5};
+        fill(x, BATCH * 128, 13 + variant, 0, 1);
+        const int input_static = sm_model_encode(&a, enc, x, ids, BATCH, 3);
+        const float *input = input_static ? x : enc;
+        sm_model_forward(&a, input, input_static, BATCH);
+        double want = sm_model_loss(&a, y, 0.5);
+        long want_correct = sm_predict(NULL, a.act[a.n_layers - 1], y, a.T, BATCH, a.n_classes), correct = 0;
+        double got = sm_model_infer(&a, input, input_static, BATCH, y, 0.5, &correct);
+        assert_memory_equal(&got, &want, sizeof got);
+        assert_int_equal(correct, want_correct);
+        free(enc);
+        sm_model_free(&a);
+    }
+}
+
 /* ---- encoders ---- */
 static void test_encoders(void **state) {
     (void)state;
@@ -390,6 +419,7 @@ int main(void) {
         cmocka_unit_test(test_dense_fd),       cmocka_unit_test(test_conv_fd),
         cmocka_unit_test(test_pool),           cmocka_unit_test(test_losses_fd),
         cmocka_unit_test(test_lif_forward),    cmocka_unit_test(test_lc_cut_invariance),
+        cmocka_unit_test(test_inference_matches_forward),
         cmocka_unit_test(test_encoders),       cmocka_unit_test(test_optimizers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

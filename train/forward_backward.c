@@ -57,7 +57,13 @@ static op_input op_input_of(sm_model *m, const sm_layer *L, const sm_lc_io *io, 
         in.bits = m->in_bits;
     }
     in.events = (double)sm_spikes_count(in.bits, R, L->n_in) <= SM_EVENT_MAX_DENSITY * (double)R * L->n_in;
-    if (!in.events && !in.x) {
+    if (!in.events && !in.x) { /* dense spikes given as bits: rare, so its buffer is made on first use */
+        if (!m->in_floats) {
+            size_t widest = 1;
+            for (int l = 0; l < m->n_layers; l++)
+                if ((size_t)m->layers[l].n_in > widest) widest = (size_t)m->layers[l].n_in;
+            m->in_floats = sm_falloc((size_t)m->T * m->scratch_batch * widest);
+        }
         sm_spikes_unpack(m->in_floats, in.bits, R, L->n_in);
         in.x = m->in_floats;
     }
@@ -261,6 +267,38 @@ double sm_model_loss(const sm_model *m, const int32_t *y, double scale) {
                           scale, NULL, NULL);
     free(owned);
     return loss;
+}
+
+double sm_model_infer(sm_model *m, const float *input, int input_static, int B, const int32_t *y, double scale,
+                      long *correct) {
+    sm_model_reserve_scratch(m, B);
+    const int last = m->n_layers - 1;
+    const size_t TB = (size_t)m->T * B;
+    const uint64_t *in_bits = NULL;
+    for (int l = 0; l <= last; l++) {
+        const sm_layer *L = &m->layers[l];
+        uint64_t *out_bits = l < last ? m->act_bits[l & 1] : NULL;
+        if (out_bits) memset(out_bits, 0, sizeof(uint64_t) * TB * (size_t)sm_spike_words(L->n_out));
+        for (int k = L->first_lc; k < L->first_lc + L->n_lc; k++) {
+            const sm_lc *lc = &m->lcs[k];
+            const size_t block = sm_lc_block(m, k), off = sm_lc_block_offset(m, k);
+            sm_lc_io io = {.B = B, .in_static = l == 0 && input_static, .in = l == 0 ? input : NULL,
+                           .in_bits = in_bits, .param = lc->param, .mem = m->lif_mem, .spk = m->lif_spk,
+                           .pool_idx = L->pool == SM_POOL_MAX ? m->lif_idx : NULL};
+            sm_lc_forward_io(m, lc, &io);
+            if (out_bits) {
+                sm_spikes_or_columns(out_bits, L->n_out, (int)off, m->lif_spk, (int)block, (int)TB);
+            } else {
+                sm_block_copy(m->out_spk + off, (size_t)L->n_out, m->lif_spk, block, TB, block);
+                sm_block_copy(m->out_mem + off, (size_t)L->n_out, m->lif_mem, block, TB, block);
+            }
+        }
+        in_bits = out_bits;
+    }
+    const int K = m->n_classes;
+    *correct += sm_predict(NULL, m->out_spk, y, m->T, B, K);
+    return sm_loss(&m->loss, m->out_spk, m->loss.kind == SM_LOSS_CE_MEM ? m->out_mem : NULL, y, m->T, B, K, scale,
+                   NULL, NULL);
 }
 
 double sm_model_backward(sm_model *m, const int32_t *y, double scale) {

@@ -40,17 +40,23 @@ void sm_model_build_lcs(sm_model *m) {
     }
 }
 
-/* The kernels' scratch (any executor): scratch[0..4], the im2col buffer and
- * the weight-column buffer, sized for microbatches of up to m->scratch_batch. */
+/* The kernels' scratch (any executor): scratch[0], [1], [3], the im2col and
+ * event buffers, the input conversions and the weight-column buffer, sized
+ * for microbatches of up to m->scratch_batch. */
 static void free_scratch(sm_model *m) {
-    for (int i = 0; i < 5; i++) { free(m->scratch[i]); m->scratch[i] = NULL; }
+    free(m->scratch[0]), free(m->scratch[1]), free(m->scratch[3]);
+    m->scratch[0] = m->scratch[1] = m->scratch[3] = NULL;
     free(m->conv_work);
     free(m->event_work);
     free(m->wcols);
     free(m->in_bits);
     free(m->in_floats);
-    m->conv_work = m->event_work = m->wcols = m->in_floats = NULL;
-    m->in_bits = NULL;
+    free(m->lif_mem), free(m->lif_spk), free(m->lif_idx);
+    free(m->act_bits[0]), free(m->act_bits[1]), free(m->out_spk), free(m->out_mem);
+    m->conv_work = m->event_work = m->wcols = m->in_floats = m->lif_mem = m->lif_spk = NULL;
+    m->out_spk = m->out_mem = NULL;
+    m->in_bits = m->act_bits[0] = m->act_bits[1] = NULL;
+    m->lif_idx = NULL;
     m->scratch_batch = 0;
 }
 
@@ -72,8 +78,10 @@ static void free_buffers(sm_model *m) {
     free(m->dact);
     free(m->partial);
     free(m->dmem_out);
+    free(m->scratch[2]);
+    free(m->scratch[4]);
     m->act = m->dact = NULL;
-    m->partial = m->dmem_out = NULL;
+    m->partial = m->dmem_out = m->scratch[2] = m->scratch[4] = NULL;
     m->max_batch = 0;
 }
 
@@ -82,18 +90,26 @@ void sm_model_reserve_scratch(sm_model *m, int max_batch) {
     free_scratch(m);
     m->scratch_batch = max_batch;
     const size_t TB = (size_t)m->T * max_batch;
-    size_t scratch = 0, conv_work = 0, event_work = 1, most = 1;
+    /* each scratch buffer sized for its role (forward_backward.c):
+     *   [0] the op's output before pooling, and its gradient: R·rows·conv_h·conv_w
+     *   [1] the current after pooling, and the gradient of the LIF's input: T·B·block
+     *   [3] a static layer's current gradient summed over the steps: B·block
+     * (R = B for a static layer 0, T·B otherwise); [2] and [4] are the
+     * single-process executor's (sm_model_reserve) */
+    size_t pre_pool = 1, lif = 1, per_sample = 1, conv_work = 0, event_work = 1, most = 1;
     for (int i = 0; i < m->n_lcs; i++) {
         const sm_lc *lc = &m->lcs[i];
         const sm_layer *L = &m->layers[lc->layer];
-        const size_t rows = (size_t)(lc->o1 - lc->o0);
-        const size_t pre = TB * rows * L->conv_h * L->conv_w;
-        if (pre > scratch) scratch = pre;
+        const size_t rows = (size_t)(lc->o1 - lc->o0), block = rows * L->out_h * L->out_w;
+        const size_t R = lc->layer == 0 && sm_model_static_input(m) ? (size_t)max_batch : TB;
+        if (R * rows * L->conv_h * L->conv_w > pre_pool) pre_pool = R * rows * L->conv_h * L->conv_w;
+        if (TB * block > lif) lif = TB * block;
+        if ((size_t)max_batch * block > per_sample) per_sample = (size_t)max_batch * block;
         if (L->kind == SM_LAYER_CONV2D) {
             sm_conv_shape s;
             sm_conv_shape_init(&s, L->in_c, L->in_h, L->in_w, (int)rows, L->kernel, L->stride,
                                L->padding);
-            size_t w = sm_conv_work_floats(&s, (int)TB);
+            size_t w = sm_conv_work_floats(&s, (int)R);
             if (w > conv_work) conv_work = w;
             w = sm_conv_event_work_floats(&s);
             if (w > event_work) event_work = w;
@@ -103,15 +119,25 @@ void sm_model_reserve_scratch(sm_model *m, int max_batch) {
         }
         if (lc->n_weight > most) most = lc->n_weight;
     }
-    for (int i = 0; i < 5; i++) m->scratch[i] = sm_falloc(scratch);
+    m->scratch[0] = sm_falloc(pre_pool);
+    m->scratch[1] = sm_falloc(lif);
+    m->scratch[3] = sm_falloc(per_sample);
     m->conv_work = sm_falloc(conv_work ? conv_work : 1);
     m->conv_work_floats = conv_work;
     m->event_work = sm_falloc(event_work);
     size_t widest = 1;
-    for (int l = 0; l < m->n_layers; l++)
+    for (int l = 0; l < m->n_layers; l++) {
         if ((size_t)m->layers[l].n_in > widest) widest = (size_t)m->layers[l].n_in;
+        if ((size_t)m->layers[l].n_out > widest) widest = (size_t)m->layers[l].n_out;
+    }
     m->in_bits = sm_xcalloc(TB * (size_t)sm_spike_words((int)widest), sizeof(uint64_t));
-    m->in_floats = sm_falloc(TB * widest);
+    m->in_floats = NULL; /* only when spikes go to the dense kernels (forward_backward.c) */
+    m->lif_mem = sm_falloc(lif);
+    m->lif_spk = sm_falloc(lif);
+    m->lif_idx = sm_xcalloc(lif, sizeof(int32_t));
+    for (int i = 0; i < 2; i++) m->act_bits[i] = sm_xcalloc(TB * (size_t)sm_spike_words((int)widest), sizeof(uint64_t));
+    m->out_spk = sm_falloc(TB * (size_t)m->n_classes);
+    m->out_mem = sm_falloc(TB * (size_t)m->n_classes);
     m->wcols = sm_falloc(most);
 }
 
@@ -132,6 +158,10 @@ void sm_model_reserve(sm_model *m, int max_batch) {
         if (TB * L->n_in > partial) partial = TB * L->n_in;
     }
     m->partial = sm_falloc(partial);
+    size_t block = 1;
+    for (int i = 0; i < m->n_lcs; i++) if (sm_lc_block(m, i) > block) block = sm_lc_block(m, i);
+    m->scratch[2] = sm_falloc(TB * block); /* an LC's block of dL/dS, and of a partial gradient */
+    m->scratch[4] = sm_falloc(TB * block); /* its block of dL/dU (ce_mem) */
     m->act = sm_xcalloc((size_t)m->n_layers, sizeof(float *));
     m->dact = sm_xcalloc((size_t)m->n_layers, sizeof(float *));
     for (int l = 0; l < m->n_layers; l++) {

@@ -141,7 +141,8 @@ static int read_train(sm_model *m, sm_cfg *c) {
     TRY(sm_cfg_mapping(c, "train"));
     TRY(sm_cfg_int(c, "train.epochs", 1, 0, 100000, &v)); t->epochs = (int)v;
     TRY(sm_cfg_int(c, "train.batch", 128, 1, 1 << 20, &v)); t->batch = (int)v;
-    TRY(sm_cfg_int(c, "train.eval_batch", 500, 1, 1 << 20, &v)); t->eval_batch = (int)v;
+    /* 0: the training microbatch (cli/options.c), so evaluation needs no more scratch than training */
+    TRY(sm_cfg_int(c, "train.eval_batch", 0, 0, 1 << 20, &v)); t->eval_batch = (int)v;
     TRY(sm_cfg_int(c, "train.checkpoint_every", 1, 0, 100000, &v)); t->checkpoint_every = (int)v;
     TRY(sm_cfg_string(c, "train.loss", "ce_rate", LOSSES, &s));
     m->loss.kind = index_of(LOSSES, s);

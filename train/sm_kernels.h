@@ -83,6 +83,9 @@ size_t sm_spikes_count(const uint64_t *bits, int R, int N);
  * [R, n], packed contiguously as messages carry spikes (bit r·n + j of the byte
  * array, least significant bit first: sm_pack_spikes). */
 void sm_spikes_put_block(uint64_t *dst, int N, int off, const uint8_t *src, int n, int R);
+/* Columns [off, off + n) of every row of dst [R, N] |= (x [R, n] != 0): dst's
+ * columns start zeroed (a layer's LCs fill disjoint columns). */
+void sm_spikes_or_columns(uint64_t *dst, int N, int off, const float *x, int n, int R);
 
 /* ---- event-driven kernels (event.c) -------------------------------------------
  * For a dense or conv2d op whose input is spikes: each row's spikes are walked

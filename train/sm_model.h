@@ -154,12 +154,19 @@ typedef struct {
     float **act;             /* per layer: its output spikes [T,B,n_out] (LC blocks assembled) */
     float **dact;            /* per layer: dL/d(output spikes) [T,B,n_out] */
     float *dmem_out;         /* [T,B,K]: dL/dU of the output layer (ce_mem) */
-    float *scratch[5];       /* shared LC scratch (current, pooled, gradients) */
+    float *scratch[5];       /* shared LC scratch: [0] op output / its gradient, [1] current / LIF
+                                input gradient, [3] static sum (sm_model_reserve_scratch); [2], [4]
+                                the single-process executor's dS, dM blocks (sm_model_reserve) */
     float *conv_work;
     size_t conv_work_floats;
     float *event_work;       /* scratch of the event-driven kernels (the largest LC's) */
     uint64_t *in_bits;       /* [T*B, widest input] spike bits made from float input */
-    float *in_floats;        /* [T*B, widest input] floats made from spike bits */
+    float *in_floats;        /* [T*B, widest input] floats made from spike bits (made on first use) */
+    float *lif_mem, *lif_spk; /* [T*B, widest block] the neuron state of the LC at work (executors
+                                that recompute it, and inference) */
+    int32_t *lif_idx;        /* [T*B, widest block] its max-pooling indices */
+    uint64_t *act_bits[2];   /* inference: a layer's input and output spikes [T*B, widest layer] */
+    float *out_spk, *out_mem; /* inference: the output layer assembled from its LCs [T*B, K] */
     float *partial;          /* [R, n_in] one LC's partial input gradient (I2, conv) */
     const float *dpre;       /* the last dense LC backward's op-output gradient (scratch) */
     float *wcols;            /* [max n_weight] weight columns for sm_lc_partial_block */
@@ -191,6 +198,15 @@ void sm_model_forward(sm_model *m, const float *input, int input_static, int B);
 double sm_model_backward(sm_model *m, const int32_t *y, double scale);
 /* The loss of the last forward only (evaluation): scale * Σ_b loss_b. */
 double sm_model_loss(const sm_model *m, const int32_t *y, double scale);
+
+/* Inference (evaluation): the forward of every LC on input ([B,n_in] pixels
+ * when input_static, else [T,B,n_in]), keeping only each layer's spikes as
+ * bits to feed the next: memory of the same order as one training
+ * microbatch's scratch, nothing per LC. Returns scale * Σ_b loss_b against y
+ * and adds the correct predictions to *correct. The same kernels on the same
+ * data as sm_model_forward: the same loss and predictions, bit for bit. */
+double sm_model_infer(sm_model *m, const float *input, int input_static, int B, const int32_t *y, double scale,
+                      long *correct);
 
 /* One LC's share of the forward/backward (the executor's unit of work).
  * sm_lc_forward reads layer l-1's assembled spikes (or the input) and writes

@@ -83,3 +83,12 @@ void sm_spikes_put_block(uint64_t *dst, int N, int off, const uint8_t *src, int 
         }
     }
 }
+
+void sm_spikes_or_columns(uint64_t *dst, int N, int off, const float *x, int n, int R) {
+    const int W = sm_spike_words(N);
+    for (int r = 0; r < R; r++) {
+        uint64_t *row = dst + (size_t)r * W;
+        const float *src = x + (size_t)r * n;
+        for (int j = 0; j < n; j++) row[(off + j) >> 6] |= (uint64_t)(src[j] != 0.0f) << ((off + j) & 63);
+    }
+}

@@ -18,6 +18,7 @@
 void sm_dataset_free(sm_dataset *d) {
     if (!d) return;
     free(d->x);
+    free(d->bytes);
     free(d->events);
     free(d->y);
     memset(d, 0, sizeof *d);
@@ -49,20 +50,21 @@ static void copy_part(sm_dataset *part, const sm_dataset *all, const uint8_t *ke
                       uint8_t want, int count) {
     *part = *all;
     part->n = count;
-    part->x = NULL, part->events = NULL;
+    part->x = NULL, part->bytes = NULL, part->events = NULL;
     part->y = sm_xmalloc((size_t)count * sizeof(int32_t));
     size_t dim = (size_t)sm_dataset_dim(all);
-    size_t stride = all->T > 0 ? sm_dataset_event_bytes(all) : 0;
-    if (all->T > 0) part->events = sm_xmalloc((size_t)count * stride);
-    else part->x = sm_falloc((size_t)count * dim);
+    /* a sample is `stride` bytes of events, bytes or floats, copied as it is */
+    size_t stride = all->T > 0 ? sm_dataset_event_bytes(all) : all->bytes ? dim : dim * sizeof(float);
+    uint8_t *to = sm_xmalloc((size_t)(count > 0 ? count : 1) * stride);
+    const uint8_t *from = all->T > 0 ? all->events : all->bytes ? all->bytes : (const uint8_t *)all->x;
+    if (all->T > 0) part->events = to;
+    else if (all->bytes) part->bytes = to;
+    else part->x = (float *)to;
     int k = 0;
     for (int i = 0; i < all->n; i++) {
         if (keep[i] != want) continue;
         part->y[k] = all->y[i];
-        if (all->T > 0)
-            memcpy(part->events + (size_t)k * stride, all->events + (size_t)i * stride, stride);
-        else
-            memcpy(part->x + (size_t)k * dim, all->x + (size_t)i * dim, dim * sizeof(float));
+        memcpy(to + (size_t)k * stride, from + (size_t)i * stride, stride);
         k++;
     }
 }
@@ -101,7 +103,10 @@ int sm_gather_batch(const sm_dataset *d, const int32_t *order, int start, int B,
     if (d->T == 0) {
         for (int b = 0; b < count; b++) {
             int i = order ? order[start + b] : start + b;
-            memcpy(x + (size_t)b * dim, d->x + (size_t)i * dim, (size_t)dim * sizeof(float));
+            if (d->bytes)
+                for (int j = 0; j < dim; j++) x[(size_t)b * dim + j] = d->bytes[(size_t)i * dim + j] / 255.0f;
+            else
+                memcpy(x + (size_t)b * dim, d->x + (size_t)i * dim, (size_t)dim * sizeof(float));
             y[b] = d->y[i];
         }
         memset(x + (size_t)count * dim, 0, (size_t)(B - count) * dim * sizeof(float));

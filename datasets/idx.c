@@ -184,13 +184,12 @@ int sm_idx_load(sm_dataset *out, const char *images_path, const char *labels_pat
         return rc;
     }
 
-    size_t dim = (size_t)rows * cols;
     out->n = (int)keep;
     out->c = 1, out->h = (int)rows, out->w = (int)cols;
     out->T = 0;
-    out->x = sm_falloc((size_t)keep * dim);
+    out->bytes = pixels; /* kept as read: 8-bit pixels, divided by 255 when a batch is gathered */
+    pixels = NULL;
     out->y = sm_xmalloc((size_t)keep * sizeof(int32_t));
-    for (size_t i = 0; i < (size_t)keep * dim; i++) out->x[i] = pixels[i] / 255.0f;
     int max_label = 0;
     for (uint32_t i = 0; i < keep; i++) {
         out->y[i] = labels[i];

@@ -21,13 +21,21 @@ typedef struct {
     int c, h, w;        /* static images: channels, height, width (events: 1, 1, units) */
     int T;              /* 0 for static images; steps per sample for event data */
     int n_classes;      /* 1 + the largest label */
-    float *x;           /* static: [n][c*h*w] in [0,1], owned; NULL for events */
+    float *x;           /* static: [n][c*h*w] in [0,1], owned; NULL for events and bytes */
+    uint8_t *bytes;     /* static images of 8-bit pixels (IDX): [n][c*h*w], owned, the pixel
+                           value is bytes / 255.0f (a quarter of x's memory); x is then NULL */
     uint8_t *events;    /* events: [n][ceil(T*units/8)] bits, owned; NULL for static */
     int32_t *y;         /* [n] labels in [0, n_classes), owned */
 } sm_dataset;
 
 /* Values per sample: c*h*w (static) or units = w (events). */
 static inline int sm_dataset_dim(const sm_dataset *d) { return d->c * d->h * d->w; }
+
+/* Value j of static sample i, whichever way it is stored. */
+static inline float sm_dataset_value(const sm_dataset *d, int i, int j) {
+    size_t k = (size_t)i * (size_t)sm_dataset_dim(d) + (size_t)j;
+    return d->bytes ? d->bytes[k] / 255.0f : d->x[k];
+}
 
 /* Event data: bytes per sample, ceil(T*units/8), and one spike. Bit k = t*units + u
  * of a sample lives in byte k/8 at bit k%8 (least significant bit first). */

@@ -119,17 +119,41 @@ static void check_round_trip(int gzip) {
         assert_int_equal(d.y[i], LABELS[i]);
         for (int r = 0; r < ROWS; r++)
             for (int c = 0; c < COLS; c++)
-                assert_true(d.x[(i * ROWS + r) * COLS + c] == pixel(i, r, c) / 255.0f);
+                assert_true(sm_dataset_value(&d, i, r * COLS + c) == pixel(i, r, c) / 255.0f);
     }
+    assert_null(d.x); /* kept as bytes: a quarter of the floats' memory */
+    assert_non_null(d.bytes);
+    float x[N * ROWS * COLS];
+    int32_t y[N];
+    assert_int_equal(sm_gather_batch(&d, NULL, 0, N, x, y), N); /* gathered as the floats they stand for */
+    for (int i = 0; i < N * ROWS * COLS; i++) assert_true(x[i] == pixel(i / (ROWS * COLS), i / COLS % ROWS, i % COLS) / 255.0f);
+    /* a split keeps bytes as bytes, every sample whole, in order */
+    sm_dataset p1, p2;
+    sm_dataset_split(&d, 0.5, 7, &p1, &p2);
+    assert_int_equal(p1.n + p2.n, N);
+    assert_non_null(p1.bytes);
+    assert_null(p1.x);
+    for (int part = 0; part < 2; part++) {
+        const sm_dataset *q = part ? &p2 : &p1;
+        int from = 0;
+        for (int k = 0; k < q->n; k++, from++) {
+            while (from < N && memcmp(q->bytes + (size_t)k * ROWS * COLS, d.bytes + (size_t)from * ROWS * COLS,
+                                      ROWS * COLS))
+                from++;
+            assert_true(from < N);
+            assert_int_equal(q->y[k], d.y[from]);
+        }
+    }
+    sm_dataset_free(&p1), sm_dataset_free(&p2);
     sm_dataset_free(&d);
-    assert_null(d.x);
+    assert_null(d.bytes);
 
     /* limit keeps the first samples */
     assert_int_equal(sm_idx_load(&d, images, labels, 2), SM_OK);
     assert_int_equal(d.n, 2);
     assert_int_equal(d.y[1], LABELS[1]);
     assert_int_equal(d.n_classes, 4); /* labels 3 and 0 */
-    assert_true(d.x[ROWS * COLS + 5] == pixel(1, 1, 1) / 255.0f);
+    assert_true(sm_dataset_value(&d, 1, COLS + 1) == pixel(1, 1, 1) / 255.0f);
     sm_dataset_free(&d);
 }
 
@@ -257,7 +281,7 @@ static void check_fashion(const char *images, const char *labels, int n) {
     float lo = 1, hi = 0;
     double sum = 0;
     for (size_t i = 0; i < (size_t)d.n * 784; i++) {
-        float v = d.x[i];
+        float v = sm_dataset_value(&d, (int)(i / 784), (int)(i % 784));
         assert_true(v >= 0.0f && v <= 1.0f);
         /* every value is k/255 for an integer k */
         float k = v * 255.0f;

@@ -223,16 +223,20 @@ int sm_executor_new(sm_executor **out, sm_model *m, sm_comm *c, const sm_dataset
     move_state(e, 1);
     sm_model_reserve_scratch(m, e->Bm);
     /* scratch, each sized for what it holds: the widest LC block, the widest conv input */
-    size_t block = 1, conv_in = 1;
-    for (int i = 0; i < m->n_lcs; i++) {
-        const sm_layer *L = &m->layers[m->lcs[i].layer];
-        if (block_of(m, i) > block) block = block_of(m, i);
-        if (L->kind == SM_LAYER_CONV2D && m->lcs[i].layer > 0 && (size_t)L->n_in > conv_in) conv_in = (size_t)L->n_in;
-    }
+    size_t block = 1, conv_in = 1, factored = 1;
     const size_t TB = (size_t)m->T * e->Bm;
+    for (int i = 0; i < m->n_lcs; i++) {
+        const int l = m->lcs[i].layer;
+        const sm_layer *L = &m->layers[l];
+        if (block_of(m, i) > block) block = block_of(m, i);
+        if (L->kind == SM_LAYER_CONV2D && l > 0 && (size_t)L->n_in > conv_in) conv_in = (size_t)L->n_in;
+        if (l + 1 < m->n_layers) /* receives a gradient as factors: their product is made here */
+            for (int k = m->layers[l + 1].first_lc; k < m->layers[l + 1].first_lc + m->layers[l + 1].n_lc; k++)
+                if (sm_grad_factored(m, k, i, (int)TB) && block_of(m, i) > factored) factored = block_of(m, i);
+    }
     const int encoded = !sm_model_static_input(m) && !train->T; /* rate/latency: [T,B,n_in] made here */
     e->x = sm_falloc((train->T ? TB : (size_t)e->Bm) * (size_t)m->n_in); /* layer 0's samples */
-    e->unpack = sm_falloc(TB * (encoded && (size_t)m->n_in > block ? (size_t)m->n_in : block));
+    e->unpack = sm_falloc(TB * (encoded && (size_t)m->n_in > factored ? (size_t)m->n_in : factored));
     e->dS = sm_falloc(TB * block);
     e->dmem = sm_falloc(TB * (size_t)m->n_classes);
     e->partial = sm_falloc(TB * conv_in);
@@ -333,7 +337,7 @@ static sm_lc_io slot_io(const sm_executor *e, const local_lc *ll, const slot *s,
     const sm_model *m = e->m;
     const sm_layer *L = &m->layers[m->lcs[ll->id].layer];
     sm_lc_io io = {.B = e->Bm, .in_static = s->in != NULL, .in = s->in, .in_bits = s->in_bits,
-                   .param = s->param, .mem = m->lif_mem, .spk = m->lif_spk,
+                   .param = s->param, .mem = NULL, .spk = m->lif_spk,
                    .pool_idx = L->pool == SM_POOL_MAX ? (s->pool_idx ? s->pool_idx : m->lif_idx) : NULL,
                    .cur = s->cur, .cur_ready = recompute && s->cur != NULL};
     return io;
@@ -450,11 +454,18 @@ static void run_backward(sm_executor *e, local_lc *ll, int mb, long round) {
     const size_t TB = (size_t)m->T * e->Bm, block = block_of(m, ll->id);
     slot *s = slot_find(ll, mb);
     const float *dS = e->dS, *dM = NULL;
-    /* the neuron state again, from the kept input and the forward's weights: the
-     * same bits as the forward's. The backward then computes with the forward's
-     * weights (weight stashing) or, async without stash, the latest ones. */
+    /* the current again, from the kept input and the forward's weights: the same
+     * bits as the forward's; the backward recomputes the membrane from it (the
+     * output layer's whole neuron state here, for the loss). It then computes
+     * with the forward's weights (weight stashing) or, async without stash, the
+     * latest ones. */
     sm_lc_io io = slot_io(e, ll, s, 1);
-    sm_lc_forward_io(m, lc, &io);
+    if (l == m->n_layers - 1) {
+        io.mem = m->lif_mem;
+        sm_lc_forward_io(m, lc, &io);
+    } else {
+        sm_lc_current_io(m, lc, &io);
+    }
     if (e->async && !e->stash) io.param = lc->param;
 
     if (l == m->n_layers - 1) {

@@ -340,6 +340,40 @@ static void test_inference_matches_forward(void **state) {
     }
 }
 
+/* The lean LIF kernels (no membrane kept) against the ones that keep it: the
+ * same spikes and the same input gradient, bit for bit, for both resets, both
+ * surrogates, a static and a per-step current, with and without dL/dS, dL/dU,
+ * more neurons than one chunk, and the gradient written over the current. */
+static void test_lif_lean(void **state) {
+    (void)state;
+    enum { T = 9, P = 1100 }; /* P > 2 chunks, the last one partial */
+    float *cur = sm_falloc(T * P), *mem = sm_falloc(T * P), *spk = sm_falloc(T * P), *spk2 = sm_falloc(T * P);
+    float *dS = sm_falloc(T * P), *dM = sm_falloc(T * P), *d1 = sm_falloc(T * P), *d2 = sm_falloc(T * P);
+    float *st = sm_falloc(P), *work = sm_falloc((size_t)T * SM_LIF_CHUNK);
+    fill(cur, T * P, 21, -0.5f, 1.6f);
+    fill(dS, T * P, 22, -1, 1);
+    fill(dM, T * P, 23, -1, 1);
+    long fired = 0;
+    for (int v = 0; v < 16; v++) {
+        sm_lif_params p = {0.9f, 1.0f, v & 1, (v >> 1) & 1, 2.0f, 25.0f};
+        const int is_static = (v >> 2) & 1, with_dm = (v >> 3) & 1;
+        sm_lif_forward(spk, mem, cur, is_static, T, P, &p);
+        sm_lif_forward_spikes(spk2, st, cur, is_static, T, P, &p);
+        assert_memory_equal(spk, spk2, sizeof(float) * T * P);
+        sm_lif_backward(d1, dS, with_dm ? dM : NULL, mem, spk, T, P, &p);
+        sm_lif_backward_recompute(d2, dS, with_dm ? dM : NULL, cur, is_static, T, P, &p, work);
+        assert_memory_equal(d1, d2, sizeof(float) * T * P);
+        if (!is_static) { /* in place: the gradient over the current */
+            memcpy(d2, cur, sizeof(float) * T * P);
+            sm_lif_backward_recompute(d2, dS, with_dm ? dM : NULL, d2, 0, T, P, &p, work);
+            assert_memory_equal(d1, d2, sizeof(float) * T * P);
+        }
+        for (int i = 0; i < T * P; i++) fired += spk[i] != 0;
+    }
+    assert_true(fired > 1000); /* the resets really happened */
+    free(cur), free(mem), free(spk), free(spk2), free(dS), free(dM), free(d1), free(d2), free(st), free(work);
+}
+
 /* ---- encoders ---- */
 static void test_encoders(void **state) {
     (void)state;
@@ -419,7 +453,7 @@ int main(void) {
         cmocka_unit_test(test_dense_fd),       cmocka_unit_test(test_conv_fd),
         cmocka_unit_test(test_pool),           cmocka_unit_test(test_losses_fd),
         cmocka_unit_test(test_lif_forward),    cmocka_unit_test(test_lc_cut_invariance),
-        cmocka_unit_test(test_inference_matches_forward),
+        cmocka_unit_test(test_inference_matches_forward), cmocka_unit_test(test_lif_lean),
         cmocka_unit_test(test_encoders),       cmocka_unit_test(test_optimizers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

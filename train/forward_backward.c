@@ -70,7 +70,7 @@ static op_input op_input_of(sm_model *m, const sm_layer *L, const sm_lc_io *io, 
     return in;
 }
 
-void sm_lc_forward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io) {
+const float *sm_lc_current_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io) {
     const sm_layer *L = &m->layers[lc->layer];
     const int rows = lc->o1 - lc->o0, R = io->in_static ? io->B : m->T * io->B;
     const float *w = io->param, *b = io->param + lc->n_weight;
@@ -102,8 +102,15 @@ void sm_lc_forward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io) {
         else if (!pooled_already && L->pool == SM_POOL_AVG)
             sm_avgpool_forward(pooled, cur, R, rows, L->conv_h, L->conv_w, L->pool_size);
     }
-    const size_t block = (size_t)rows * L->out_h * L->out_w;
-    sm_lif_forward(io->spk, io->mem, pooled, io->in_static, m->T, (size_t)io->B * block, &L->lif);
+    return pooled;
+}
+
+void sm_lc_forward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io) {
+    const sm_layer *L = &m->layers[lc->layer];
+    const float *pooled = sm_lc_current_io(m, lc, io);
+    const size_t P = (size_t)io->B * (lc->o1 - lc->o0) * L->out_h * L->out_w;
+    if (io->mem) sm_lif_forward(io->spk, io->mem, pooled, io->in_static, m->T, P, &L->lif);
+    else sm_lif_forward_spikes(io->spk, m->scratch[3], pooled, io->in_static, m->T, P, &L->lif);
 }
 
 void sm_lc_backward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io, const float *dS,
@@ -113,9 +120,14 @@ void sm_lc_backward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io, const f
     const int rows = lc->o1 - lc->o0, T = m->T, B = io->B, R = io->in_static ? B : T * B;
     const size_t block = (size_t)rows * L->out_h * L->out_w;
 
-    /* 1. BPTT through the neurons */
+    /* 1. BPTT through the neurons: over the kept membrane, or recomputing it from the
+     *    current sm_lc_current_io just left (io->cur or scratch[1], which dcur then overwrites) */
     float *dcur = m->scratch[1];
-    sm_lif_backward(dcur, dS, dM, io->mem, io->spk, T, (size_t)B * block, &L->lif);
+    if (io->mem)
+        sm_lif_backward(dcur, dS, dM, io->mem, io->spk, T, (size_t)B * block, &L->lif);
+    else
+        sm_lif_backward_recompute(dcur, dS, dM, io->cur ? io->cur : m->scratch[1], io->in_static, T,
+                                  (size_t)B * block, &L->lif, m->lif_work);
     const float *dpooled = dcur;
     if (io->in_static) { /* the same current fed every step: its gradient is the sum over t */
         float *sum = m->scratch[3];
@@ -283,8 +295,8 @@ double sm_model_infer(sm_model *m, const float *input, int input_static, int B, 
             const sm_lc *lc = &m->lcs[k];
             const size_t block = sm_lc_block(m, k), off = sm_lc_block_offset(m, k);
             sm_lc_io io = {.B = B, .in_static = l == 0 && input_static, .in = l == 0 ? input : NULL,
-                           .in_bits = in_bits, .param = lc->param, .mem = m->lif_mem, .spk = m->lif_spk,
-                           .pool_idx = L->pool == SM_POOL_MAX ? m->lif_idx : NULL};
+                           .in_bits = in_bits, .param = lc->param, .mem = out_bits ? NULL : m->lif_mem,
+                           .spk = m->lif_spk, .pool_idx = L->pool == SM_POOL_MAX ? m->lif_idx : NULL};
             sm_lc_forward_io(m, lc, &io);
             if (out_bits) {
                 sm_spikes_or_columns(out_bits, L->n_out, (int)off, m->lif_spk, (int)block, (int)TB);

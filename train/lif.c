@@ -13,6 +13,7 @@
 #include "sm_kernels.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "sm_common.h"
 
@@ -20,7 +21,9 @@
 #define M_PI 3.14159265358979323846
 #endif
 
-float sm_surrogate_grad(const sm_lif_params *p, float u) {
+/* Inlined into every vector clone of the loops below (a call into the
+ * baseline function from a clone cannot be inlined). */
+static inline __attribute__((always_inline)) float surrogate(const sm_lif_params *p, float u) {
     float x = u - p->threshold;
     if (p->surrogate == SM_SURROGATE_ATAN) {
         float z = (float)M_PI * 0.5f * p->alpha * x;
@@ -29,6 +32,8 @@ float sm_surrogate_grad(const sm_lif_params *p, float u) {
     float d = 1.0f + p->slope * fabsf(x);
     return 1.0f / (d * d);
 }
+
+float sm_surrogate_grad(const sm_lif_params *p, float u) { return surrogate(p, u); }
 
 SM_VECTOR_CLONES
 void sm_lif_forward(float *spk, float *mem, const float *cur, int cur_static,
@@ -74,7 +79,7 @@ void sm_lif_backward(float *dcur, const float *dspk, const float *dmem, const fl
         const float *rprev = t ? spk + (size_t)(t - 1) * P : NULL; /* r[t] = S[t-1] */
         for (size_t i = 0; i < P; i++) {
             float g = 0.0f;
-            if (dS) g = dS[i] * sm_surrogate_grad(p, U[i]);
+            if (dS) g = dS[i] * surrogate(p, U[i]);
             if (dM) g += dM[i];
             /* subtract: dU[t+1]/dU[t] = β and dL/dI[t+1] = g[t+1].
              * zero: dU[t+1]/dU[t] = β(1−r[t+1]) and dL/dI[t+1] = g[t+1](1−r[t+1]),
@@ -82,6 +87,102 @@ void sm_lif_backward(float *dcur, const float *dspk, const float *dmem, const fl
             if (Dn) g += beta * Dn[i];
             if (zero && rprev && rprev[i] > 0.5f) g = 0.0f;
             D[i] = g;
+        }
+    }
+}
+
+/* ---- without keeping the membrane (lean BPTT) ----------------------------- */
+
+/* One step of the neurons: U = the membrane after the step, from the one
+ * before (up; 0 before the first step) and the current; the same operations
+ * as sm_lif_forward. restrict and the first step apart let GCC vectorise it. */
+static inline __attribute__((always_inline)) void lif_step(float *restrict U, float *restrict S,
+                                                            const float *restrict up, const float *restrict I,
+                                                            size_t n, const sm_lif_params *p) {
+    const float beta = p->beta, thr = p->threshold;
+    if (p->reset == SM_RESET_SUBTRACT) {
+        if (up) {
+            for (size_t i = 0; i < n; i++) {
+                float r = up[i] > thr ? 1.0f : 0.0f;
+                float u = beta * up[i] + I[i];
+                U[i] = u - r * thr;
+            }
+        } else { /* up = 0, as sm_lif_forward's first step */
+            const float r = 0.0f > thr ? 1.0f : 0.0f;
+            for (size_t i = 0; i < n; i++) {
+                float u = beta * 0.0f + I[i];
+                U[i] = u - r * thr;
+            }
+        }
+    } else {
+        if (up) {
+            for (size_t i = 0; i < n; i++) U[i] = up[i] > thr ? 0.0f : beta * up[i] + I[i];
+        } else {
+            const int reset = 0.0f > thr;
+            for (size_t i = 0; i < n; i++) U[i] = reset ? 0.0f : beta * 0.0f + I[i];
+        }
+    }
+    if (S)
+        for (size_t i = 0; i < n; i++) S[i] = U[i] > thr ? 1.0f : 0.0f;
+}
+
+SM_VECTOR_CLONES
+void sm_lif_forward_spikes(float *spk, float *state, const float *cur, int cur_static, int T, size_t P,
+                           const sm_lif_params *p) {
+    /* U[t] needs only U[t-1]: the state is overwritten step by step, through a
+     * chunk-sized buffer so that the loop reads and writes distinct arrays */
+    float buf[SM_LIF_CHUNK];
+    for (int t = 0; t < T; t++) {
+        const float *I = cur_static ? cur : cur + (size_t)t * P;
+        for (size_t i0 = 0; i0 < P; i0 += SM_LIF_CHUNK) {
+            const size_t n = P - i0 < SM_LIF_CHUNK ? P - i0 : SM_LIF_CHUNK;
+            lif_step(buf, spk + (size_t)t * P + i0, t ? state + i0 : NULL, I + i0, n, p);
+            memcpy(state + i0, buf, sizeof(float) * n);
+        }
+    }
+}
+
+SM_VECTOR_CLONES
+void sm_lif_backward_recompute(float *dcur, const float *dspk, const float *dmem, const float *cur, int cur_static,
+                               int T, size_t P, const sm_lif_params *p, float *work) {
+    const float beta = p->beta, thr = p->threshold;
+    const int zero = p->reset == SM_RESET_ZERO;
+    for (size_t i0 = 0; i0 < P; i0 += SM_LIF_CHUNK) {
+        const size_t n = P - i0 < SM_LIF_CHUNK ? P - i0 : SM_LIF_CHUNK;
+        /* the chunk's membrane over all steps, as sm_lif_forward computes it */
+        for (int t = 0; t < T; t++)
+            lif_step(work + (size_t)t * SM_LIF_CHUNK, NULL, t ? work + (size_t)(t - 1) * SM_LIF_CHUNK : NULL,
+                     (cur_static ? cur : cur + (size_t)t * P) + i0, n, p);
+        /* then BPTT through it, as sm_lif_backward (r[t] = S[t-1] = U[t-1] > θ): the
+         * same operations on each g in the same order, one vectorisable pass each */
+        const int atan_kind = p->surrogate == SM_SURROGATE_ATAN;
+        const float k = (float)M_PI * 0.5f * p->alpha, half = 0.5f * p->alpha, slope = p->slope;
+        for (int t = T - 1; t >= 0; t--) {
+            float *restrict D = dcur + (size_t)t * P + i0;
+            const float *restrict U = work + (size_t)t * SM_LIF_CHUNK;
+            const float *restrict dS = dspk ? dspk + (size_t)t * P + i0 : NULL;
+            const float *restrict dM = dmem ? dmem + (size_t)t * P + i0 : NULL;
+            const float *restrict Dn = t + 1 < T ? dcur + (size_t)(t + 1) * P + i0 : NULL;
+            const float *restrict Up = t ? work + (size_t)(t - 1) * SM_LIF_CHUNK : NULL;
+            if (!dS) {
+                for (size_t j = 0; j < n; j++) D[j] = 0.0f;
+            } else if (atan_kind) { /* surrogate(): z = (π/2 · α) · x, (α/2) / (1 + z²) */
+                for (size_t j = 0; j < n; j++) {
+                    float z = k * (U[j] - thr);
+                    D[j] = dS[j] * (half / (1.0f + z * z));
+                }
+            } else {
+                for (size_t j = 0; j < n; j++) {
+                    float d = 1.0f + slope * fabsf(U[j] - thr);
+                    D[j] = dS[j] * (1.0f / (d * d));
+                }
+            }
+            if (dM)
+                for (size_t j = 0; j < n; j++) D[j] += dM[j];
+            if (Dn)
+                for (size_t j = 0; j < n; j++) D[j] += beta * Dn[j];
+            if (zero && Up)
+                for (size_t j = 0; j < n; j++) D[j] = Up[j] > thr ? 0.0f : D[j];
         }
     }
 }

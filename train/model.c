@@ -51,9 +51,9 @@ static void free_scratch(sm_model *m) {
     free(m->wcols);
     free(m->in_bits);
     free(m->in_floats);
-    free(m->lif_mem), free(m->lif_spk), free(m->lif_idx);
+    free(m->lif_mem), free(m->lif_spk), free(m->lif_idx), free(m->lif_work);
     free(m->act_bits[0]), free(m->act_bits[1]), free(m->out_spk), free(m->out_mem);
-    m->conv_work = m->event_work = m->wcols = m->in_floats = m->lif_mem = m->lif_spk = NULL;
+    m->conv_work = m->event_work = m->wcols = m->in_floats = m->lif_mem = m->lif_spk = m->lif_work = NULL;
     m->out_spk = m->out_mem = NULL;
     m->in_bits = m->act_bits[0] = m->act_bits[1] = NULL;
     m->lif_idx = NULL;
@@ -96,7 +96,7 @@ void sm_model_reserve_scratch(sm_model *m, int max_batch) {
      *   [3] a static layer's current gradient summed over the steps: B·block
      * (R = B for a static layer 0, T·B otherwise); [2] and [4] are the
      * single-process executor's (sm_model_reserve) */
-    size_t pre_pool = 1, lif = 1, per_sample = 1, conv_work = 0, event_work = 1, most = 1;
+    size_t pre_pool = 1, lif = 1, pool_idx = 1, per_sample = 1, conv_work = 0, event_work = 1, most = 1;
     for (int i = 0; i < m->n_lcs; i++) {
         const sm_lc *lc = &m->lcs[i];
         const sm_layer *L = &m->layers[lc->layer];
@@ -104,6 +104,7 @@ void sm_model_reserve_scratch(sm_model *m, int max_batch) {
         const size_t R = lc->layer == 0 && sm_model_static_input(m) ? (size_t)max_batch : TB;
         if (R * rows * L->conv_h * L->conv_w > pre_pool) pre_pool = R * rows * L->conv_h * L->conv_w;
         if (TB * block > lif) lif = TB * block;
+        if (L->pool == SM_POOL_MAX && R * block > pool_idx) pool_idx = R * block;
         if ((size_t)max_batch * block > per_sample) per_sample = (size_t)max_batch * block;
         if (L->kind == SM_LAYER_CONV2D) {
             sm_conv_shape s;
@@ -132,9 +133,14 @@ void sm_model_reserve_scratch(sm_model *m, int max_batch) {
     }
     m->in_bits = sm_xcalloc(TB * (size_t)sm_spike_words((int)widest), sizeof(uint64_t));
     m->in_floats = NULL; /* only when spikes go to the dense kernels (forward_backward.c) */
-    m->lif_mem = sm_falloc(lif);
+    size_t out_block = 1;
+    const sm_layer *Lo = &m->layers[m->n_layers - 1];
+    for (int k = Lo->first_lc; k < Lo->first_lc + Lo->n_lc; k++)
+        if (sm_lc_block(m, k) > out_block) out_block = sm_lc_block(m, k);
+    m->lif_mem = sm_falloc(TB * out_block);
     m->lif_spk = sm_falloc(lif);
-    m->lif_idx = sm_xcalloc(lif, sizeof(int32_t));
+    m->lif_work = sm_falloc((size_t)m->T * SM_LIF_CHUNK);
+    m->lif_idx = sm_xcalloc(pool_idx, sizeof(int32_t));
     for (int i = 0; i < 2; i++) m->act_bits[i] = sm_xcalloc(TB * (size_t)sm_spike_words((int)widest), sizeof(uint64_t));
     m->out_spk = sm_falloc(TB * (size_t)m->n_classes);
     m->out_mem = sm_falloc(TB * (size_t)m->n_classes);

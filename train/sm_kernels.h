@@ -153,6 +153,17 @@ void sm_lif_forward(float *spk, float *mem, const float *cur, int cur_static,
  * dL/dI. spk must be the forward's spikes (they give r[t] = S[t-1]). */
 void sm_lif_backward(float *dcur, const float *dspk, const float *dmem, const float *mem,
                      const float *spk, int T, size_t P, const sm_lif_params *p);
+/* The same two without keeping the membrane [T,P] (lean BPTT, docs/performance.md):
+ * the forward writes only the spikes, carrying U in state [P] (scratch); the
+ * backward recomputes U from the current, SM_LIF_CHUNK neurons at a time in
+ * work [T * SM_LIF_CHUNK], and runs the BPTT over it. The same operations in
+ * the same order as sm_lif_forward / sm_lif_backward: the same bits. dcur may
+ * be cur itself (T-step current): each chunk is read before it is written. */
+#define SM_LIF_CHUNK 512
+void sm_lif_forward_spikes(float *spk, float *state, const float *cur, int cur_static, int T, size_t P,
+                           const sm_lif_params *p);
+void sm_lif_backward_recompute(float *dcur, const float *dspk, const float *dmem, const float *cur, int cur_static,
+                               int T, size_t P, const sm_lif_params *p, float *work);
 
 /* ---- losses (loss.c) --------------------------------------------------------
  * On the output layer's spikes spk [T,B,K] (and membrane mem [T,B,K] for ce_mem).

@@ -162,8 +162,10 @@ typedef struct {
     float *event_work;       /* scratch of the event-driven kernels (the largest LC's) */
     uint64_t *in_bits;       /* [T*B, widest input] spike bits made from float input */
     float *in_floats;        /* [T*B, widest input] floats made from spike bits (made on first use) */
-    float *lif_mem, *lif_spk; /* [T*B, widest block] the neuron state of the LC at work (executors
-                                that recompute it, and inference) */
+    float *lif_spk;          /* [T*B, widest block] the spikes of the LC at work (executors that
+                                recompute the neuron state, and inference) */
+    float *lif_mem;          /* [T*B, widest output-layer block] the output layer's membrane (the loss) */
+    float *lif_work;         /* [T * SM_LIF_CHUNK] sm_lif_backward_recompute's membrane */
     int32_t *lif_idx;        /* [T*B, widest block] its max-pooling indices */
     uint64_t *act_bits[2];   /* inference: a layer's input and output spikes [T*B, widest layer] */
     float *out_spk, *out_mem; /* inference: the output layer assembled from its LCs [T*B, K] */
@@ -231,14 +233,21 @@ typedef struct {
     int cur_ready;           /* 1: cur and pool_idx already hold this microbatch's current (a
                                 recomputation): the forward runs only the neurons */
 } sm_lc_io;
+/* The LC's input current after pooling for io's microbatch (the op and the
+ * pooling of sm_lc_forward_io, without the neurons): io->cur when given, else
+ * model scratch (valid until the next LC call). */
+const float *sm_lc_current_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io);
 /* Forward of one LC on io (uses the model's scratch; sm_model_reserve first).
+ * io->mem NULL: only the spikes are written (the membrane is not kept).
  * A layer whose input is spikes runs on the event-driven kernels when at most
  * SM_EVENT_MAX_DENSITY of the microbatch's input spikes fire, else on the
  * dense ones: a function of the data alone, so every executor, rank count and
  * placement takes the same path (docs/performance.md). */
 void sm_lc_forward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io);
 /* Backward of one LC: dS [T,B,block] dL/dS (NULL = none), dM [T,B,block] dL/dU
- * (ce_mem; NULL = none). Accumulates into grad [n_param]. For a conv layer,
+ * (ce_mem; NULL = none). Accumulates into grad [n_param]. With io->mem NULL
+ * the membrane is recomputed from the current, which sm_lc_current_io must
+ * have just computed for this microbatch (lean BPTT). For a conv layer,
  * when partial is not NULL, OVERWRITES it with this LC's partial input
  * gradient [R,n_in]. For a dense layer the partial is left to
  * sm_lc_partial_block; *dpre (if dpre is not NULL) then points at the gradient

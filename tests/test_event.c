@@ -8,7 +8,10 @@
  *   - within 1e-6 of Σ|terms| per element (E2 of event.c) with random float
  *     weights;
  *   - the bias gradients bit-identical (E3);
- *   - conv + max pooling fused: the same bits as the two kernels in turn;
+ *   - conv + max pooling fused, event-driven and dense: the same bits as the
+ *     two kernels in turn;
+ *   - the backward kernels given max pooling's gradient as it is (values and
+ *     positions): the same bits as given it spread out dense;
  *   - a row's forward result the same, bit for bit, whether it is computed
  *     alone or with other rows (E1).
  * Shapes: the dense kernel and conv layers with stride 1 / pad 0 (the CSNN's),
@@ -209,8 +212,8 @@ static void conv_case(int R, int C, int H, int W, int Mc, int k, int stride, int
     fill_weights(dw1, Mc * CK, integer, seed + 4);
     memcpy(dw2, dw1, sizeof(float) * Mc * CK);
     for (int m = 0; m < Mc; m++) db1[m] = db2[m] = (float)m;
-    sm_conv_backward_weight(dw1, db1, d, in, &s, R, dense_work);
-    sm_conv_backward_weight_spikes(dw2, db2, d, bits, &s, R, work);
+    sm_conv_backward_weight(dw1, db1, sm_conv_grad_dense(d), in, &s, R, dense_work);
+    sm_conv_backward_weight_spikes(dw2, db2, sm_conv_grad_dense(d), bits, &s, R, work);
     for (size_t i = 0; i < Mc * CK; i++) scale[i] = fabs(dw1[i]);
     for (int r = 0; r < R; r++)
         for (int m = 0; m < Mc; m++)
@@ -238,6 +241,36 @@ static void conv_case(int R, int C, int H, int W, int Mc, int k, int stride, int
         sm_conv_forward_spikes_maxpool(p2, i2, bits, w, b, &s, 2, R, work);
         assert_memory_equal(p1, p2, sizeof(float) * R * n_pool);
         assert_memory_equal(i1, i2, sizeof(int32_t) * R * n_pool);
+        /* the dense kernel's fused version against its own two steps */
+        sm_maxpool_forward(p1, i1, o1, R, Mc, s.Ho, s.Wo, 2);
+        sm_conv_forward_maxpool(p2, i2, in, w, b, &s, 2, R, dense_work);
+        assert_memory_equal(p1, p2, sizeof(float) * R * n_pool);
+        assert_memory_equal(i1, i2, sizeof(int32_t) * R * n_pool);
+
+        /* a pooled gradient (values and positions) gives every backward kernel the bits
+         * of the same gradient spread out dense (sm_maxpool_backward) */
+        float *gp = malloc(sizeof(float) * R * n_pool), *gd = calloc(R * n_out, sizeof(float));
+        fill_weights(gp, R * n_pool, integer, seed + 6);
+        gp[1] = 0.0f; /* a zero among them */
+        sm_maxpool_backward(gd, gp, i1, R, Mc, s.Ho, s.Wo, 2);
+        const sm_conv_grad pooled = {gp, i1, 2}, dense = sm_conv_grad_dense(gd);
+        float *x1 = calloc(R * n_in, sizeof(float)), *x2 = calloc(R * n_in, sizeof(float));
+        sm_conv_backward_input(x1, dense, w, &s, R, dense_work);
+        sm_conv_backward_input(x2, pooled, w, &s, R, dense_work);
+        assert_memory_equal(x1, x2, sizeof(float) * R * n_in);
+        float *w1 = calloc(Mc * CK, sizeof(float)), *w2 = calloc(Mc * CK, sizeof(float));
+        float b1[64] = {0}, b2[64] = {0};
+        sm_conv_backward_weight(w1, b1, dense, in, &s, R, dense_work);
+        sm_conv_backward_weight(w2, b2, pooled, in, &s, R, dense_work);
+        assert_memory_equal(w1, w2, sizeof(float) * Mc * CK);
+        assert_memory_equal(b1, b2, sizeof(float) * Mc);
+        memset(w1, 0, sizeof(float) * Mc * CK), memset(w2, 0, sizeof(float) * Mc * CK);
+        memset(b1, 0, sizeof b1), memset(b2, 0, sizeof b2);
+        sm_conv_backward_weight_spikes(w1, b1, dense, bits, &s, R, work);
+        sm_conv_backward_weight_spikes(w2, b2, pooled, bits, &s, R, work);
+        assert_memory_equal(w1, w2, sizeof(float) * Mc * CK);
+        assert_memory_equal(b1, b2, sizeof(float) * Mc);
+        free(gp), free(gd), free(x1), free(x2), free(w1), free(w2);
         free(p1), free(p2), free(i1), free(i2);
     }
     free(in), free(w), free(b), free(o1), free(o2), free(d), free(dw1), free(dw2);

@@ -97,8 +97,8 @@ static void conv_case(int C, int H, int W, int Mc, int k, int stride, int pad) {
     c.G = sm_falloc(nout); c.work = sm_falloc(sm_conv_work_floats(&c.s, c.rows));
     float *din = sm_falloc(nin), *dw = sm_falloc(nw), *db = sm_falloc(Mc);
     fill(c.in, nin, 5, -1, 1); fill(c.w, nw, 6, -1, 1); fill(c.b, Mc, 7, -1, 1); fill(c.G, nout, 8, -1, 1);
-    sm_conv_backward_input(din, c.G, c.w, &c.s, c.rows, c.work);
-    sm_conv_backward_weight(dw, db, c.G, c.in, &c.s, c.rows, c.work);
+    sm_conv_backward_input(din, sm_conv_grad_dense(c.G), c.w, &c.s, c.rows, c.work);
+    sm_conv_backward_weight(dw, db, sm_conv_grad_dense(c.G), c.in, &c.s, c.rows, c.work);
     check_fd(c.in, din, nin, conv_obj, &c, "conv d/din");
     check_fd(c.w, dw, nw, conv_obj, &c, "conv d/dw");
     check_fd(c.b, db, Mc, conv_obj, &c, "conv d/db");

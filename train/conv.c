@@ -142,21 +142,33 @@ void sm_conv_forward(float *out, const float *in, const float *w, const float *b
     }
 }
 
-/* prod [Mc][nr*HoWo] <- dout rows r0..r0+nr */
-static void gather_dout(float *prod, const float *dout, const sm_conv_shape *s, int r0, int nr) {
+/* prod [Mc][nr*HoWo] <- the output gradient of rows r0..r0+nr: copied, or
+ * zeroed and the pooled gradients put at their positions */
+static void gather_dout(float *prod, sm_conv_grad g, const sm_conv_shape *s, int r0, int nr) {
     const int HoWo = s->Ho * s->Wo;
     const size_t ncols = (size_t)nr * HoWo;
+    if (!g.idx) {
+        for (int r = 0; r < nr; r++)
+            for (int m = 0; m < s->Mc; m++)
+                memcpy(prod + (size_t)m * ncols + (size_t)r * HoWo,
+                       g.d + ((size_t)(r0 + r) * s->Mc + m) * HoWo, sizeof(float) * HoWo);
+        return;
+    }
+    const int HpWp = (s->Ho / g.p) * (s->Wo / g.p);
+    for (int m = 0; m < s->Mc; m++) memset(prod + (size_t)m * ncols, 0, sizeof(float) * ncols);
     for (int r = 0; r < nr; r++)
-        for (int m = 0; m < s->Mc; m++)
-            memcpy(prod + (size_t)m * ncols + (size_t)r * HoWo,
-                   dout + ((size_t)(r0 + r) * s->Mc + m) * HoWo, sizeof(float) * HoWo);
+        for (int m = 0; m < s->Mc; m++) {
+            const size_t q0 = ((size_t)(r0 + r) * s->Mc + m) * HpWp;
+            float *row = prod + (size_t)m * ncols + (size_t)r * HoWo;
+            for (int q = 0; q < HpWp; q++) row[g.idx[q0 + q]] = g.d[q0 + q];
+        }
 }
 
-void sm_conv_backward_input(float *din, const float *dout, const float *w,
-                            const sm_conv_shape *s, int R, float *work) {
+void sm_conv_backward_input(float *din, sm_conv_grad g, const float *w, const sm_conv_shape *s, int R,
+                            float *work) {
     const int CK = s->C * s->k * s->k;
     FOR_EACH_CHUNK(c, s, R, work) {
-        gather_dout(c.prod, dout, s, c.r0, c.nr);
+        gather_dout(c.prod, g, s, c.r0, c.nr);
         /* col [CK][ncols] = w^T [CK][Mc] . prod [Mc][ncols] */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CK, c.ncols, s->Mc, 1.0f, w, CK,
                     c.prod, c.ncols, 0.0f, c.col, c.ncols);
@@ -164,30 +176,82 @@ void sm_conv_backward_input(float *din, const float *dout, const float *w,
     }
 }
 
-void sm_conv_backward_weight(float *dw, float *db, const float *dout, const float *in,
-                             const sm_conv_shape *s, int R, float *work) {
+void sm_conv_backward_weight(float *dw, float *db, sm_conv_grad g, const float *in, const sm_conv_shape *s, int R,
+                             float *work) {
     const int CK = s->C * s->k * s->k;
     FOR_EACH_CHUNK(c, s, R, work) {
         im2col(c.col, in, s, c.r0, c.nr);
-        gather_dout(c.prod, dout, s, c.r0, c.nr);
+        gather_dout(c.prod, g, s, c.r0, c.nr);
         /* dw [Mc][CK] += prod [Mc][ncols] . col^T [ncols][CK] */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->Mc, CK, c.ncols, 1.0f, c.prod,
                     c.ncols, c.col, c.ncols, 1.0f, dw, CK);
     }
-    if (db) sm_conv_bias_grad(db, dout, s, R);
+    if (db) sm_conv_bias_grad(db, g, s, R);
 }
 
-void sm_conv_bias_grad(float *db, const float *dout, const sm_conv_shape *s, int R) {
-    const int HoWo = s->Ho * s->Wo, step = chunk_rows(s, R);
+/* The sum over positions of one row and channel of the output gradient, in
+ * ascending position order. For a pooled gradient only the positions the
+ * pooling sent a value to are added, in that same order (window rows
+ * interleave: row by row of the pooled grid, then of each window): the other
+ * positions hold +0.0, and adding +0.0 never changes a sum that starts at
+ * +0.0 (round to nearest never yields −0.0 from it), so both give the same bits. */
+static float channel_sum(float acc, sm_conv_grad g, const sm_conv_shape *s, int r, int m) {
+    const int HoWo = s->Ho * s->Wo;
+    if (!g.idx) {
+        const float *d = g.d + ((size_t)r * s->Mc + m) * HoWo;
+        for (int i = 0; i < HoWo; i++) acc += d[i];
+        return acc;
+    }
+    const int p = g.p, Hp = s->Ho / p, Wp = s->Wo / p;
+    const size_t q0 = ((size_t)r * s->Mc + m) * Hp * Wp;
+    for (int py = 0; py < Hp; py++)
+        for (int y = py * p; y < py * p + p; y++)
+            for (int px = 0; px < Wp; px++) {
+                const size_t q = q0 + (size_t)py * Wp + px;
+                if (g.idx[q] / s->Wo == y) acc += g.d[q];
+            }
+    return acc;
+}
+
+void sm_conv_bias_grad(float *db, sm_conv_grad g, const sm_conv_shape *s, int R) {
+    const int step = chunk_rows(s, R);
     for (int r0 = 0; r0 < R; r0 += step) {
         const int nr = R - r0 < step ? R - r0 : step;
         for (int m = 0; m < s->Mc; m++) {
             float acc = 0.0f;
-            for (int r = r0; r < r0 + nr; r++) {
-                const float *d = dout + ((size_t)r * s->Mc + m) * HoWo;
-                for (int i = 0; i < HoWo; i++) acc += d[i];
-            }
+            for (int r = r0; r < r0 + nr; r++) acc = channel_sum(acc, g, s, r, m);
             db[m] += acc;
         }
+    }
+}
+
+void sm_conv_forward_maxpool(float *out, int32_t *idx, const float *in, const float *w, const float *b,
+                             const sm_conv_shape *s, int p, int R, float *work) {
+    const int CK = s->C * s->k * s->k, HoWo = s->Ho * s->Wo, Hp = s->Ho / p, Wp = s->Wo / p, HpWp = Hp * Wp;
+    FOR_EACH_CHUNK(c, s, R, work) {
+        im2col(c.col, in, s, c.r0, c.nr);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->Mc, c.ncols, CK, 1.0f, w, CK,
+                    c.col, c.ncols, 0.0f, c.prod, c.ncols);
+        for (int r = 0; r < c.nr; r++)
+            for (int m = 0; m < s->Mc; m++) {
+                const float *v = c.prod + (size_t)m * c.ncols + (size_t)r * HoWo;
+                const float bias = b ? b[m] : 0.0f;
+                const size_t q0 = ((size_t)(c.r0 + r) * s->Mc + m) * HpWp;
+                for (int py = 0; py < Hp; py++)
+                    for (int px = 0; px < Wp; px++) {
+                        /* the window's op outputs (+ bias, as sm_conv_forward writes them) in
+                         * row-major order; strict '>' keeps the FIRST maximum (sm_maxpool_forward) */
+                        int at = py * p * s->Wo + px * p;
+                        float best = v[at] + bias;
+                        for (int dy = 0; dy < p; dy++)
+                            for (int dx = 0; dx < p; dx++) {
+                                const int pos = (py * p + dy) * s->Wo + px * p + dx;
+                                const float x = v[pos] + bias;
+                                if (x > best) best = x, at = pos;
+                            }
+                        out[q0 + (size_t)py * Wp + px] = best;
+                        idx[q0 + (size_t)py * Wp + px] = at;
+                    }
+            }
     }
 }

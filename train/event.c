@@ -268,7 +268,7 @@ void sm_conv_forward_spikes_maxpool(float *out, int32_t *pidx, const uint64_t *i
 }
 
 SM_VECTOR_CLONES
-void sm_conv_backward_weight_spikes(float *dw, float *db, const float *dout, const uint64_t *in,
+void sm_conv_backward_weight_spikes(float *dw, float *db, sm_conv_grad g, const uint64_t *in,
                                     const sm_conv_shape *s, int R, float *work) {
     const int Mc = s->Mc, kk = s->k * s->k, CK = s->C * kk, HoWo = s->Ho * s->Wo;
     const int W = sm_spike_words(s->C * s->H * s->W);
@@ -281,7 +281,17 @@ void sm_conv_backward_weight_spikes(float *dw, float *db, const float *dout, con
         int any = 0;
         for (int q = 0; q < W; q++) any |= row[q] != 0;
         if (!any) continue;
-        transpose(dT, dout + (size_t)r * Mc * HoWo, Mc, HoWo);
+        if (!g.idx) {
+            transpose(dT, g.d + (size_t)r * Mc * HoWo, Mc, HoWo);
+        } else { /* the pooled gradients at their positions, zeros elsewhere */
+            const int HpWp = (s->Ho / g.p) * (s->Wo / g.p);
+            memset(dT, 0, sizeof(float) * (size_t)HoWo * Mc);
+            for (int m = 0; m < Mc; m++)
+                for (int q = 0; q < HpWp; q++) {
+                    const size_t at = ((size_t)r * Mc + m) * HpWp + q;
+                    dT[(size_t)g.idx[at] * Mc + m] = g.d[at];
+                }
+        }
         FOR_EACH_SPIKE(row, W, e, {
             const int c = cw.where[e].c, iy = cw.where[e].iy, ix = cw.where[e].ix;
             float *dwc = dwR + (size_t)c * kk * Mc;
@@ -290,5 +300,5 @@ void sm_conv_backward_weight_spikes(float *dw, float *db, const float *dout, con
         });
     }
     add_weights_reversed(dw, dwR, s);
-    if (db) sm_conv_bias_grad(db, dout, s, R);
+    if (db) sm_conv_bias_grad(db, g, s, R);
 }

@@ -87,9 +87,12 @@ const float *sm_lc_current_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io) 
         } else {
             sm_conv_shape s;
             sm_conv_shape_init(&s, L->in_c, L->in_h, L->in_w, rows, L->kernel, L->stride, L->padding);
-            if (in.events && L->pool == SM_POOL_MAX) { /* op and pooling in one pass: the same bits */
-                sm_conv_forward_spikes_maxpool(pooled, io->pool_idx, in.bits, w, b, &s, L->pool_size, R,
-                                               m->event_work);
+            if (L->pool == SM_POOL_MAX) { /* op and pooling in one pass: the same bits */
+                if (in.events)
+                    sm_conv_forward_spikes_maxpool(pooled, io->pool_idx, in.bits, w, b, &s, L->pool_size, R,
+                                                   m->event_work);
+                else
+                    sm_conv_forward_maxpool(pooled, io->pool_idx, in.x, w, b, &s, L->pool_size, R, m->conv_work);
                 pooled_already = 1;
             } else {
                 if (L->pool == SM_POOL_NONE) cur = pooled;
@@ -138,16 +141,18 @@ void sm_lc_backward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io, const f
         }
         dpooled = sum;
     }
-    /* 2. through the pooling */
+    /* 2. through the pooling: max pooling's gradient goes to the kernels as it is
+     *    (sm_conv_grad: pooled values and their positions), average pooling's is spread */
     const float *dpre = dpooled;
-    if (L->pool != SM_POOL_NONE) {
-        float *g = m->scratch[0];
-        memset(g, 0, sizeof(float) * (size_t)R * rows * L->conv_h * L->conv_w);
-        if (L->pool == SM_POOL_MAX)
-            sm_maxpool_backward(g, dpooled, io->pool_idx, R, rows, L->conv_h, L->conv_w, L->pool_size);
-        else
-            sm_avgpool_backward(g, dpooled, R, rows, L->conv_h, L->conv_w, L->pool_size);
-        dpre = g;
+    sm_conv_grad g = sm_conv_grad_dense(dpooled);
+    if (L->pool == SM_POOL_MAX) {
+        g = (sm_conv_grad){dpooled, io->pool_idx, L->pool_size};
+    } else if (L->pool == SM_POOL_AVG) {
+        float *spread = m->scratch[0];
+        memset(spread, 0, sizeof(float) * (size_t)R * rows * L->conv_h * L->conv_w);
+        sm_avgpool_backward(spread, dpooled, R, rows, L->conv_h, L->conv_w, L->pool_size);
+        dpre = spread;
+        g = sm_conv_grad_dense(spread);
     }
     /* 3. weight gradient (accumulated, I3) and, for conv, the partial input gradient (I2) */
     const float *w = io->param;
@@ -161,11 +166,11 @@ void sm_lc_backward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io, const f
     } else {
         sm_conv_shape s;
         sm_conv_shape_init(&s, L->in_c, L->in_h, L->in_w, rows, L->kernel, L->stride, L->padding);
-        if (in.events) sm_conv_backward_weight_spikes(gw, gb, dpre, in.bits, &s, R, m->event_work);
-        else sm_conv_backward_weight(gw, gb, dpre, in.x, &s, R, m->conv_work);
+        if (in.events) sm_conv_backward_weight_spikes(gw, gb, g, in.bits, &s, R, m->event_work);
+        else sm_conv_backward_weight(gw, gb, g, in.x, &s, R, m->conv_work);
         if (partial) {
             memset(partial, 0, sizeof(float) * (size_t)R * L->n_in);
-            sm_conv_backward_input(partial, dpre, w, &s, R, m->conv_work);
+            sm_conv_backward_input(partial, g, w, &s, R, m->conv_work);
         }
     }
 }

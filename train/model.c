@@ -91,7 +91,8 @@ void sm_model_reserve_scratch(sm_model *m, int max_batch) {
     m->scratch_batch = max_batch;
     const size_t TB = (size_t)m->T * max_batch;
     /* each scratch buffer sized for its role (forward_backward.c):
-     *   [0] the op's output before pooling, and its gradient: R·rows·conv_h·conv_w
+     *   [0] average pooling's input and its gradient: R·rows·conv_h·conv_w (max pooling
+     *       is fused into the conv kernels, forward and backward)
      *   [1] the current after pooling, and the gradient of the LIF's input: T·B·block
      *   [3] a static layer's current gradient summed over the steps: B·block
      * (R = B for a static layer 0, T·B otherwise); [2] and [4] are the
@@ -102,7 +103,8 @@ void sm_model_reserve_scratch(sm_model *m, int max_batch) {
         const sm_layer *L = &m->layers[lc->layer];
         const size_t rows = (size_t)(lc->o1 - lc->o0), block = rows * L->out_h * L->out_w;
         const size_t R = lc->layer == 0 && sm_model_static_input(m) ? (size_t)max_batch : TB;
-        if (R * rows * L->conv_h * L->conv_w > pre_pool) pre_pool = R * rows * L->conv_h * L->conv_w;
+        if (L->pool == SM_POOL_AVG && R * rows * L->conv_h * L->conv_w > pre_pool)
+            pre_pool = R * rows * L->conv_h * L->conv_w;
         if (TB * block > lif) lif = TB * block;
         if (L->pool == SM_POOL_MAX && R * block > pool_idx) pool_idx = R * block;
         if ((size_t)max_batch * block > per_sample) per_sample = (size_t)max_batch * block;

@@ -55,17 +55,33 @@ void sm_conv_shape_init(sm_conv_shape *s, int C, int H, int W, int Mc, int k, in
 size_t sm_conv_work_floats(const sm_conv_shape *s, int R);
 void sm_conv_forward(float *out, const float *in, const float *w, const float *b,
                      const sm_conv_shape *s, int R, float *work);
-/* din: [R,C,H,W] += conv-transpose of dout [R,Mc,Ho,Wo] */
-void sm_conv_backward_input(float *din, const float *dout, const float *w,
-                            const sm_conv_shape *s, int R, float *work);
-/* dw: [Mc,C,k,k] += ; db: [Mc] += */
-void sm_conv_backward_weight(float *dw, float *db, const float *dout, const float *in,
-                             const sm_conv_shape *s, int R, float *work);
+/* The op and max pooling (kernel = stride = p) fused: out, idx [R,Mc,Ho/p,Wo/p]
+ * are exactly what sm_conv_forward then sm_maxpool_forward give, pooled from
+ * each im2col chunk's product without writing [R,Mc,Ho,Wo]. */
+void sm_conv_forward_maxpool(float *out, int32_t *idx, const float *in, const float *w, const float *b,
+                             const sm_conv_shape *s, int p, int R, float *work);
+/* The gradient of a conv op's output: dense, d [R,Mc,Ho,Wo] (idx NULL), or as
+ * max pooling (kernel = stride = p) leaves it: d [R,Mc,Ho/p,Wo/p] the pooled
+ * gradient and idx the same shape, the position within the Ho x Wo plane each
+ * came from (sm_maxpool_forward's indices); every other position's gradient is
+ * 0. The kernels expand it a chunk or a row at a time, never whole. */
+typedef struct {
+    const float *d;
+    const int32_t *idx;
+    int p;
+} sm_conv_grad;
+static inline sm_conv_grad sm_conv_grad_dense(const float *d) { sm_conv_grad g = {d, NULL, 0}; return g; }
+/* din: [R,C,H,W] += conv-transpose of the output gradient g */
+void sm_conv_backward_input(float *din, sm_conv_grad g, const float *w, const sm_conv_shape *s, int R,
+                            float *work);
+/* dw: [Mc,C,k,k] += ; db: [Mc] += (sm_conv_bias_grad) */
+void sm_conv_backward_weight(float *dw, float *db, sm_conv_grad g, const float *in, const sm_conv_shape *s, int R,
+                             float *work);
 
-/* db: [Mc] += sums of dout [R,Mc,Ho,Wo] over rows and positions, in the chunks
- * and order of sm_conv_backward_weight (which calls it): bit-identical for
- * every caller. */
-void sm_conv_bias_grad(float *db, const float *dout, const sm_conv_shape *s, int R);
+/* db: [Mc] += sums of the output gradient over rows and positions, in fixed
+ * chunks of rows and ascending positions: the same bits for every caller, and
+ * for a gradient given dense or pooled. */
+void sm_conv_bias_grad(float *db, sm_conv_grad g, const sm_conv_shape *s, int R);
 
 /* ---- spike matrices (spikes.c) -----------------------------------------------
  * A spike matrix [R, N] of 0/1 as bits: row r is words [r·W, (r+1)·W) of
@@ -112,7 +128,7 @@ void sm_conv_forward_spikes(float *out, const uint64_t *in, const float *w, cons
  * without writing the op's [R,Mc,Ho,Wo] output. */
 void sm_conv_forward_spikes_maxpool(float *out, int32_t *idx, const uint64_t *in, const float *w, const float *b,
                                     const sm_conv_shape *s, int p, int R, float *work);
-void sm_conv_backward_weight_spikes(float *dw, float *db, const float *dout, const uint64_t *in,
+void sm_conv_backward_weight_spikes(float *dw, float *db, sm_conv_grad g, const uint64_t *in,
                                     const sm_conv_shape *s, int R, float *work);
 
 /* ---- pooling (pool.c): kernel = stride = p, floor output size -------------

@@ -209,8 +209,9 @@ int sm_executor_new(sm_executor **out, sm_model *m, sm_comm *c, const sm_dataset
         const sm_layer *L = &m->layers[m->lcs[i].layer];
         need += sm_lc_state_bytes(m, i);
         const int is_static = m->lcs[i].layer == 0 && sm_model_static_input(m);
+        const int keeps = sm_keeps_current(m, m->lcs[i].layer, is_static);
         n_alloc += 4 + (size_t)sm_in_flight(m, m->lcs[i].layer) *
-                           ((is_static ? 3 + (L->pool == SM_POOL_MAX) : 2) + e->async);
+                           (2 + keeps * (1 + (L->pool == SM_POOL_MAX)) + e->async);
     }
     if ((rc = sm_arena_init(&e->arena, (size_t)m->chip.core_memory, sm_arena_room((size_t)need, n_alloc)))) {
         sm_executor_free(e);
@@ -314,13 +315,15 @@ static slot *slot_new(sm_executor *e, local_lc *ll, int mb) {
     const sm_layer *L = &m->layers[lc->layer];
     const size_t TB = (size_t)m->T * e->Bm, block = block_of(m, ll->id);
     s->mb = mb;
-    if (lc->layer == 0 && sm_model_static_input(e->m)) {
+    const int is_static = lc->layer == 0 && sm_model_static_input(e->m);
+    if (is_static)
         s->in = arena_floats(e, (size_t)e->Bm * L->n_in);
-        s->cur = arena_floats(e, (size_t)e->Bm * block);
-        if (L->pool == SM_POOL_MAX) s->pool_idx = arena_bytes(e, sizeof(int32_t) * e->Bm * block);
-    } else {
-        /* the arena is zeroed: the bits past n_in in each row's last word stay 0 */
+    else /* the arena is zeroed: the bits past n_in in each row's last word stay 0 */
         s->in_bits = arena_bytes(e, sizeof(uint64_t) * TB * (size_t)sm_spike_words(L->n_in));
+    if (sm_keeps_current(m, lc->layer, is_static)) { /* R rows of current, and their pooling indices */
+        const size_t R = is_static ? (size_t)e->Bm : TB;
+        s->cur = arena_floats(e, R * block);
+        if (L->pool == SM_POOL_MAX) s->pool_idx = arena_bytes(e, sizeof(int32_t) * R * block);
     }
     s->out_bits = arena_bytes(e, sm_spike_bytes(TB * block));
     if (e->async) s->stash = arena_floats(e, lc->n_param);
@@ -329,10 +332,10 @@ static slot *slot_new(sm_executor *e, local_lc *ll, int mb) {
     return s;
 }
 
-/* The io of a slot's microbatch: its input, and the neuron state in the
- * executor's scratch (a static layer keeps its current and pooling indices
- * in the slot). With `recompute`, a static layer's forward starts from the
- * kept current. */
+/* The io of a slot's microbatch: its input, and the neuron state in model
+ * scratch (an LC that keeps its current, sm_keeps_current, has it and its
+ * pooling indices in the slot). With `recompute`, such an LC's forward starts
+ * from the kept current. */
 static sm_lc_io slot_io(const sm_executor *e, const local_lc *ll, const slot *s, int recompute) {
     const sm_model *m = e->m;
     const sm_layer *L = &m->layers[m->lcs[ll->id].layer];
@@ -483,11 +486,16 @@ static void run_backward(sm_executor *e, local_lc *ll, int mb, long round) {
             const float *g = msg->payload;
             if (sm_grad_factored(m, k, ll->id, (int)TB)) { /* dpre of LC k and its weight columns */
                 const int rows_k = m->lcs[k].o1 - m->lcs[k].o0;
-                sm_dense_partial_block(e->unpack, g, g + TB * rows_k, (int)TB, rows_k, (int)block);
-                g = e->unpack;
+                /* the first partial's product goes straight to dS (the same bits as a copy) */
+                float *to = k == N->first_lc ? e->dS : e->unpack;
+                sm_dense_partial_block(to, g, g + TB * rows_k, (int)TB, rows_k, (int)block);
+                g = to;
             }
-            if (k == N->first_lc) memcpy(e->dS, g, sizeof(float) * TB * block);
-            else for (size_t i = 0; i < TB * block; i++) e->dS[i] += g[i];
+            if (k == N->first_lc) {
+                if (g != e->dS) memcpy(e->dS, g, sizeof(float) * TB * block);
+            } else {
+                for (size_t i = 0; i < TB * block; i++) e->dS[i] += g[i];
+            }
             sm_msg_free(msg);
         }
     }

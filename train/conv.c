@@ -205,11 +205,13 @@ static float channel_sum(float acc, sm_conv_grad g, const sm_conv_shape *s, int 
     const int p = g.p, Hp = s->Ho / p, Wp = s->Wo / p;
     const size_t q0 = ((size_t)r * s->Mc + m) * Hp * Wp;
     for (int py = 0; py < Hp; py++)
-        for (int y = py * p; y < py * p + p; y++)
-            for (int px = 0; px < Wp; px++) {
-                const size_t q = q0 + (size_t)py * Wp + px;
-                if (g.idx[q] / s->Wo == y) acc += g.d[q];
-            }
+        for (int y = py * p; y < py * p + p; y++) {
+            const int32_t *at = g.idx + q0 + (size_t)py * Wp;
+            const float *d = g.d + q0 + (size_t)py * Wp;
+            const uint32_t first = (uint32_t)(y * s->Wo);
+            for (int px = 0; px < Wp; px++) /* the position is on row y */
+                if ((uint32_t)at[px] - first < (uint32_t)s->Wo) acc += d[px];
+        }
     return acc;
 }
 

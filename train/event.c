@@ -75,7 +75,7 @@ void sm_dense_forward_spikes(float *out, const uint64_t *in, const float *w, con
         for (int m = M; m < Mp; m++) row[m] = 0.0f;
     }
     for (int r = 0; r < R; r++) {
-        memset(acc, 0, sizeof(float) * (size_t)Mp);
+        for (int m = 0; m < Mp; m++) acc[m] = 0.0f;
         FOR_EACH_SPIKE(in + (size_t)r * W, W, n, add(acc, wT + (size_t)n * Mp, Mp));
         float *o = out + (size_t)r * M;
         for (int m = 0; m < M; m++) o[m] = b ? acc[m] + b[m] : acc[m];

@@ -58,12 +58,16 @@ sm_lc_cost sm_lc_cost_of(const sm_model *m, int layer, int rows, int micro_batch
      * output spikes packed, and under async the weights it used (updates come
      * between its forward and its backward, which recomputes the forward) */
     const double n_param = r * K + r;
-    double per_mb = is_static ? 4.0 * R * L->n_in + 4.0 * R * r * Q * (L->pool == SM_POOL_MAX ? 2 : 1)
-                              : 8.0 * TB * (double)sm_spike_words(L->n_in);
+    double per_mb = is_static ? 4.0 * R * L->n_in : 8.0 * TB * (double)sm_spike_words(L->n_in);
+    if (sm_keeps_current(m, layer, input_static)) per_mb += 4.0 * R * r * Q * (L->pool == SM_POOL_MAX ? 2 : 1);
     per_mb += ceil(TB * r * Q / 8.0);
     if (m->pipeline.schedule == SM_SCHED_ASYNC) per_mb += 4.0 * n_param;
     sm_lc_cost c = {flops, 16.0 * n_param + in_flight * per_mb};
     return c;
+}
+
+int sm_keeps_current(const sm_model *m, int layer, int input_static) {
+    return (layer == 0 && input_static) || layer == m->n_layers - 1;
 }
 
 double sm_lc_state_bytes(const sm_model *m, int lc) {

@@ -34,10 +34,10 @@ typedef struct {
  *         + pooling: 2*R*rows*P (one op per pre-pool value forward and backward)
  *         + LIF: 12*T*B*rows*Q (4 forward + 8 backward per neuron per step)
  *   bytes = 4 * 4*n_param          (parameters, gradient, two optimizer moments)
- *         + in_flight * (input                  a static layer 0: 4*B*n_in samples
- *                                               + 4*B*rows*Q current (x2 with max pooling:
- *                                               its indices); else the input spikes as bits,
- *                                               8*T*B*ceil(n_in/64)
+ *         + in_flight * (input                  a static layer 0: 4*B*n_in samples; else the
+ *                                               input spikes as bits, 8*T*B*ceil(n_in/64)
+ *                        + 4*R*rows*Q           the current, if sm_keeps_current (x2 with
+ *                                               max pooling: its indices)
  *                        + ceil(T*B*rows*Q/8)   the output spikes, packed
  *                        + 4*n_param)           the forward's weights, async only (stash or
  *                                               not: the backward recomputes the forward)
@@ -46,6 +46,13 @@ typedef struct {
  *   fixed part). */
 sm_lc_cost sm_lc_cost_of(const sm_model *m, int layer, int rows, int micro_batch, int in_flight,
                          int input_static);
+
+/* Does an LC of `layer` keep its current after pooling (and the pooling
+ * indices) between forward and backward, instead of recomputing it? A static
+ * first layer does (its op is a GEMM over the pixels, the expensive one to
+ * redo), and the output layer does (its current is small: K outputs, and its
+ * backward needs its whole neuron state for the loss). */
+int sm_keeps_current(const sm_model *m, int layer, int input_static);
 
 /* Microbatches in flight at stage (= layer) `stage` of S = n_layers under the
  * model's pipeline schedule: sequential 1, gpipe M, 1f1b min(S - stage, M),

@@ -37,6 +37,11 @@ int sm_cli_load_data(const sm_model *m, sm_dataset *train, sm_dataset *test);
 typedef struct sm_progress sm_progress;
 void sm_cli_evaluate(sm_model *m, const sm_dataset *d, double *accuracy, double *loss);
 
+/* Set this rank's BLAS threads (cli/threads.c): train.threads, else
+ * OPENBLAS_NUM_THREADS, else its share of the CPUs it may use. Writes the
+ * reason into why [why_size]; returns the count. Collective (MPI). */
+int sm_cli_set_threads(const sm_model *m, char *why, size_t why_size);
+
 /* Progress display: a bar redrawn in place on a terminal, a plain line every
  * 10 s otherwise (stderr). Silent on ranks other than 0 and with quiet. */
 sm_progress *sm_progress_new(FILE *stream, int quiet);

@@ -284,7 +284,8 @@ static void test_idx(void **state) {
     /* the good files train: every failure below is the bad file's doing */
     write_idx_config(cfg, ti, tl, vi, vl);
     run("train", "-c", cfg, "-q", "--out", out, NULL);
-    EXPECT_OUT(0, "epoch 1/1", "12 training and 12 test samples");
+    EXPECT_OUT(0, "epoch 1/1", "12 training and 12 test samples",
+               "threads: 1 BLAS thread per rank (OPENBLAS_NUM_THREADS)"); /* the tests' environment */
 
     tpath(bad, "absent-images.idx");
     write_idx_config(cfg, bad, tl, vi, vl);
@@ -868,8 +869,9 @@ static void test_checkpoint_layout(void **state) {
     /* --set overrides reach the stored config */
     char dir[4200];
     tpath(dir, "layout-set");
-    run("train", "-c", tiny, "-q", "--out", dir, "--set", "train.epochs=1", "--set", "seed=11", NULL);
-    EXPECT_OUT(0, "epoch 1/1");
+    run("train", "-c", tiny, "-q", "--out", dir, "--set", "train.epochs=1", "--set", "seed=11", "--set",
+        "train.threads=2", NULL);
+    EXPECT_OUT(0, "epoch 1/1", "threads: 2 BLAS threads per rank (train.threads)");
     snprintf(path, sizeof path, "%s/checkpoint.h5", dir);
     f = h5_open(path);
     assert_int_equal(h5_attr_int(f, "/meta", "seed"), 11);

@@ -144,6 +144,7 @@ static int read_train(sm_model *m, sm_cfg *c) {
     /* 0: the training microbatch (cli/options.c), so evaluation needs no more scratch than training */
     TRY(sm_cfg_int(c, "train.eval_batch", 0, 0, 1 << 20, &v)); t->eval_batch = (int)v;
     TRY(sm_cfg_int(c, "train.checkpoint_every", 1, 0, 100000, &v)); t->checkpoint_every = (int)v;
+    TRY(sm_cfg_int(c, "train.threads", 0, 0, 1024, &v)); t->threads = (int)v;
     TRY(sm_cfg_string(c, "train.loss", "ce_rate", LOSSES, &s));
     m->loss.kind = index_of(LOSSES, s);
     TRY(sm_cfg_double(c, "train.correct_rate", 1.0, 0.0, 1.0, &d)); m->loss.correct_rate = (float)d;

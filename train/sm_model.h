@@ -65,6 +65,7 @@ typedef struct {
 typedef struct {
     int epochs, batch, eval_batch;
     int checkpoint_every;    /* epochs; 0 = only at the end */
+    int threads;             /* BLAS threads per rank; 0 = detect (cli/threads.c) */
     double lr, lr_min;
     enum { SM_LR_CONSTANT = 0, SM_LR_COSINE, SM_LR_STEP } lr_schedule;
     int lr_step_epochs;      /* step schedule: multiply by lr_gamma every this many epochs */

@@ -1,0 +1,50 @@
+/* threads.c — how many BLAS threads each rank runs (docs/performance.md,
+ * "Threads").
+ *
+ * spikemesh's own kernels are single-threaded: the cores of a chip are its
+ * ranks. OpenBLAS, which computes the dense parts, would by default start a
+ * thread per CPU in every rank, and ranks that share CPUs then fight over
+ * them. So each rank asks for its share: train.threads when the config sets
+ * it; else OPENBLAS_NUM_THREADS when the environment sets it; else, when the
+ * rank is bound to some of the node's CPUs (mpirun binds each rank to a core
+ * by default), the CPUs it is bound to, and when it may run anywhere, the
+ * node's CPUs divided among this job's ranks on the node, at least one.
+ */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
+#include <mpi.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "sm_cli.h"
+
+void openblas_set_num_threads(int num_threads); /* OpenBLAS (cblas.h declares it too) */
+
+int sm_cli_set_threads(const sm_model *m, char *why, size_t why_size) {
+    int threads = m->train.threads;
+    const char *env = getenv("OPENBLAS_NUM_THREADS");
+    if (threads > 0) {
+        snprintf(why, why_size, "train.threads");
+    } else if (env && atoi(env) > 0) {
+        threads = atoi(env);
+        snprintf(why, why_size, "OPENBLAS_NUM_THREADS");
+    } else {
+        cpu_set_t set;
+        const long online = sysconf(_SC_NPROCESSORS_ONLN);
+        const int cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+        MPI_Comm node;
+        int here = 1;
+        if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+            MPI_Comm_size(node, &here);
+            MPI_Comm_free(&node);
+        }
+        const int bound = online > 0 && cpus < online;
+        threads = bound ? cpus : cpus / here;
+        if (threads < 1) threads = 1;
+        snprintf(why, why_size, "%s %d of %ld CPUs, %d rank%s on this node", bound ? "bound to" : "may use", cpus,
+                 online, here, here == 1 ? "" : "s");
+    }
+    openblas_set_num_threads(threads);
+    return threads;
+}

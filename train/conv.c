@@ -209,8 +209,8 @@ static float channel_sum(float acc, sm_conv_grad g, const sm_conv_shape *s, int 
             const int32_t *at = g.idx + q0 + (size_t)py * Wp;
             const float *d = g.d + q0 + (size_t)py * Wp;
             const uint32_t first = (uint32_t)(y * s->Wo);
-            for (int px = 0; px < Wp; px++) /* the position is on row y */
-                if ((uint32_t)at[px] - first < (uint32_t)s->Wo) acc += d[px];
+            for (int px = 0; px < Wp; px++) /* the position is on row y: add it (else add nothing) */
+                acc = (uint32_t)at[px] - first < (uint32_t)s->Wo ? acc + d[px] : acc;
         }
     return acc;
 }
@@ -227,6 +227,28 @@ void sm_conv_bias_grad(float *db, sm_conv_grad g, const sm_conv_shape *s, int R)
     }
 }
 
+/* 2x2 max pooling of one plane v [.., Wo] (+ bias, as sm_conv_forward adds
+ * it) into out, idx [Hp, Wp]: strict '>' in row-major window order keeps the
+ * first maximum; selects instead of branches. */
+static inline __attribute__((always_inline)) void pool2_row_pairs(float *restrict out, int32_t *restrict idx,
+                                                                   const float *restrict v, float bias, int Hp,
+                                                                   int Wp, int Wo) {
+    for (int py = 0; py < Hp; py++) {
+        const float *r0 = v + (size_t)2 * py * Wo, *r1 = r0 + Wo;
+        const int32_t base = 2 * py * Wo;
+        for (int px = 0; px < Wp; px++) {
+            float best = r0[2 * px] + bias, x;
+            int32_t at = base + 2 * px;
+            x = r0[2 * px + 1] + bias, at = x > best ? base + 2 * px + 1 : at, best = x > best ? x : best;
+            x = r1[2 * px] + bias, at = x > best ? base + Wo + 2 * px : at, best = x > best ? x : best;
+            x = r1[2 * px + 1] + bias, at = x > best ? base + Wo + 2 * px + 1 : at, best = x > best ? x : best;
+            out[py * Wp + px] = best;
+            idx[py * Wp + px] = at;
+        }
+    }
+}
+
+SM_VECTOR_CLONES
 void sm_conv_forward_maxpool(float *out, int32_t *idx, const float *in, const float *w, const float *b,
                              const sm_conv_shape *s, int p, int R, float *work) {
     const int CK = s->C * s->k * s->k, HoWo = s->Ho * s->Wo, Hp = s->Ho / p, Wp = s->Wo / p, HpWp = Hp * Wp;
@@ -239,6 +261,10 @@ void sm_conv_forward_maxpool(float *out, int32_t *idx, const float *in, const fl
                 const float *v = c.prod + (size_t)m * c.ncols + (size_t)r * HoWo;
                 const float bias = b ? b[m] : 0.0f;
                 const size_t q0 = ((size_t)(c.r0 + r) * s->Mc + m) * HpWp;
+                if (p == 2) { /* the usual case, branch-free (as sm_maxpool_forward's) */
+                    pool2_row_pairs(out + q0, idx + q0, v, bias, Hp, Wp, s->Wo);
+                    continue;
+                }
                 for (int py = 0; py < Hp; py++)
                     for (int px = 0; px < Wp; px++) {
                         /* the window's op outputs (+ bias, as sm_conv_forward writes them) in

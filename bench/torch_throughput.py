@@ -73,6 +73,8 @@ def parse_args(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--train-limit", type=int, default=0,
+                    help="keep only the first N training images (0: all), as data.train_limit does")
     ap.add_argument("--omp-wait-policy", choices=("passive", "active", "default"),
                     help="passive (the default unless OMP_WAIT_POLICY is set), active, or "
                          "default = leave it to libgomp (removes OMP_WAIT_POLICY)")
@@ -336,12 +338,17 @@ def make_forward(style, reuse_static=False, jit=True, channels_last=False):
     raise ValueError(style)
 
 
-def read_idx(path):
+def read_idx(path, limit=0):
+    """The first `limit` samples (all when 0) of an IDX file, reading no more of it than that,
+    as spikemesh's reader does (so that peak memory compares like with like)."""
     with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims).copy()
+        head = f.read(4)
+        ndim = head[3]
+        dims = [int.from_bytes(f.read(4), "big") for _ in range(ndim)]
+        if limit and limit < dims[0]:
+            dims[0] = limit
+        data = f.read(math.prod(dims))
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims).copy()
 
 
 def malloc_keep():
@@ -367,8 +374,8 @@ def main(args):
     lr = float((cfg.get("train", {}) or {}).get("lr", 1e-3))
     B, T = model.batch, model.T
 
-    images = read_idx(os.path.join(args.data, "train-images-idx3-ubyte.gz"))
-    labels = read_idx(os.path.join(args.data, "train-labels-idx1-ubyte.gz")).astype(np.int64)
+    images = read_idx(os.path.join(args.data, "train-images-idx3-ubyte.gz"), args.train_limit)
+    labels = read_idx(os.path.join(args.data, "train-labels-idx1-ubyte.gz"), args.train_limit).astype(np.int64)
     if images[0].size != math.prod(model.input_shape):
         sys.exit("config input %r does not fit %r images" % (model.input_shape, images.shape[1:]))
     X = torch.from_numpy(images.reshape(len(images), *model.input_shape))  # uint8; scaled per batch

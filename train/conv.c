@@ -189,40 +189,48 @@ void sm_conv_backward_weight(float *dw, float *db, sm_conv_grad g, const float *
     if (db) sm_conv_bias_grad(db, g, s, R);
 }
 
-/* The sum over positions of one row and channel of the output gradient, in
- * ascending position order. For a pooled gradient only the positions the
- * pooling sent a value to are added, in that same order (window rows
- * interleave: row by row of the pooled grid, then of each window): the other
- * positions hold +0.0, and adding +0.0 never changes a sum that starts at
- * +0.0 (round to nearest never yields −0.0 from it), so both give the same bits. */
-static float channel_sum(float acc, sm_conv_grad g, const sm_conv_shape *s, int r, int m) {
-    const int HoWo = s->Ho * s->Wo;
-    if (!g.idx) {
-        const float *d = g.d + ((size_t)r * s->Mc + m) * HoWo;
-        for (int i = 0; i < HoWo; i++) acc += d[i];
-        return acc;
-    }
-    const int p = g.p, Hp = s->Ho / p, Wp = s->Wo / p;
-    const size_t q0 = ((size_t)r * s->Mc + m) * Hp * Wp;
-    for (int py = 0; py < Hp; py++)
-        for (int y = py * p; y < py * p + p; y++) {
-            const int32_t *at = g.idx + q0 + (size_t)py * Wp;
-            const float *d = g.d + q0 + (size_t)py * Wp;
-            const uint32_t first = (uint32_t)(y * s->Wo);
-            for (int px = 0; px < Wp; px++) /* the position is on row y: add it (else add nothing) */
-                acc = (uint32_t)at[px] - first < (uint32_t)s->Wo ? acc + d[px] : acc;
-        }
-    return acc;
-}
-
+/* db [Mc] += the sums over rows and positions of the output gradient, in
+ * chunks of rows (chunk_rows) and, within a channel, ascending row then
+ * position. A pooled gradient adds only the positions the pooling sent a value
+ * to, in that same order (window rows interleave: row by row of the pooled
+ * grid, then of each window); the other positions hold +0.0, and adding +0.0
+ * never changes a sum that starts at +0.0 (round to nearest never yields −0.0
+ * from it), so both forms give the same bits. The channels of a block of 64
+ * are summed side by side (independent sums, each in its own order), which
+ * lets the loop vectorise instead of waiting on one add at a time. */
+SM_VECTOR_CLONES
 void sm_conv_bias_grad(float *db, sm_conv_grad g, const sm_conv_shape *s, int R) {
-    const int step = chunk_rows(s, R);
-    for (int r0 = 0; r0 < R; r0 += step) {
-        const int nr = R - r0 < step ? R - r0 : step;
-        for (int m = 0; m < s->Mc; m++) {
-            float acc = 0.0f;
-            for (int r = r0; r < r0 + nr; r++) acc = channel_sum(acc, g, s, r, m);
-            db[m] += acc;
+    enum { BLOCK = 64 };
+    const int step = chunk_rows(s, R), HoWo = s->Ho * s->Wo, Mc = s->Mc;
+    float acc[BLOCK];
+    for (int m0 = 0; m0 < Mc; m0 += BLOCK) {
+        const int nm = Mc - m0 < BLOCK ? Mc - m0 : BLOCK;
+        for (int r0 = 0; r0 < R; r0 += step) {
+            const int nr = R - r0 < step ? R - r0 : step;
+            for (int m = 0; m < nm; m++) acc[m] = 0.0f;
+            for (int r = r0; r < r0 + nr; r++) {
+                if (!g.idx) {
+                    const float *d = g.d + ((size_t)r * Mc + m0) * HoWo;
+                    for (int i = 0; i < HoWo; i++)
+                        for (int m = 0; m < nm; m++) acc[m] += d[(size_t)m * HoWo + i];
+                    continue;
+                }
+                const int p = g.p, Hp = s->Ho / p, Wp = s->Wo / p, HpWp = Hp * Wp;
+                const float *d = g.d + ((size_t)r * Mc + m0) * HpWp;
+                const int32_t *at = g.idx + ((size_t)r * Mc + m0) * HpWp;
+                for (int py = 0; py < Hp; py++)
+                    for (int y = py * p; y < py * p + p; y++) {
+                        const uint32_t first = (uint32_t)(y * s->Wo);
+                        for (int px = 0; px < Wp; px++) {
+                            const int q = py * Wp + px; /* add it when its position is on row y */
+                            for (int m = 0; m < nm; m++) {
+                                const size_t k = (size_t)m * HpWp + q;
+                                acc[m] = (uint32_t)at[k] - first < (uint32_t)s->Wo ? acc[m] + d[k] : acc[m];
+                            }
+                        }
+                    }
+            }
+            for (int m = 0; m < nm; m++) db[m0 + m] += acc[m];
         }
     }
 }

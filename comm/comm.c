@@ -276,9 +276,28 @@ void sm_comm_reset_epoch(sm_comm *c) {
 
 size_t sm_spike_bytes(size_t n) { return (n + 7) / 8; }
 
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(SM_NO_CLONES)
+#include <immintrin.h>
+/* Sixteen spikes to two bytes with one compare into a mask register. */
+__attribute__((target("avx512f"))) static void pack_avx512(uint8_t *bits, const float *spk, size_t blocks) {
+    const __m512 zero = _mm512_setzero_ps();
+    for (size_t b = 0; b < blocks; b++) {
+        __mmask16 k = _mm512_cmp_ps_mask(_mm512_loadu_ps(spk + 16 * b), zero, _CMP_NEQ_UQ);
+        memcpy(bits + 2 * b, &k, 2); /* bit i of the mask is spike i: little-endian bytes */
+    }
+}
+#define HAVE_PACK_AVX512 1
+#endif
+
 void sm_pack_spikes(uint8_t *bits, const float *spk, size_t n) {
-    size_t full = n / 8;
-    for (size_t b = 0; b < full; b++) { /* eight spikes to one byte, branch-free */
+    size_t full = n / 8, done = 0;
+#ifdef HAVE_PACK_AVX512
+    if (__builtin_cpu_supports("avx512f")) { /* the same bits, 16 at a time */
+        pack_avx512(bits, spk, n / 16);
+        done = n / 16 * 2;
+    }
+#endif
+    for (size_t b = done; b < full; b++) { /* eight spikes to one byte, branch-free */
         const float *s = spk + 8 * b;
         bits[b] = (uint8_t)((s[0] != 0.0f) | (s[1] != 0.0f) << 1 | (s[2] != 0.0f) << 2 |
                             (s[3] != 0.0f) << 3 | (s[4] != 0.0f) << 4 | (s[5] != 0.0f) << 5 |

@@ -133,13 +133,8 @@ void sm_lc_backward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io, const f
                                   (size_t)B * block, &L->lif, m->lif_work);
     const float *dpooled = dcur;
     if (io->in_static) { /* the same current fed every step: its gradient is the sum over t */
-        float *sum = m->scratch[3];
-        memcpy(sum, dcur, sizeof(float) * B * block);
-        for (int t = 1; t < T; t++) {
-            const float *d = dcur + (size_t)t * B * block;
-            for (size_t i = 0; i < (size_t)B * block; i++) sum[i] += d[i];
-        }
-        dpooled = sum;
+        sm_sum_steps(m->scratch[3], dcur, T, (size_t)B * block);
+        dpooled = m->scratch[3];
     }
     /* 2. through the pooling: max pooling's gradient goes to the kernels as it is
      *    (sm_conv_grad: pooled values and their positions), average pooling's is spread */

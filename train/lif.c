@@ -186,3 +186,12 @@ void sm_lif_backward_recompute(float *dcur, const float *dspk, const float *dmem
         }
     }
 }
+
+SM_VECTOR_CLONES
+void sm_sum_steps(float *restrict sum, const float *restrict d, int T, size_t P) {
+    memcpy(sum, d, sizeof(float) * P);
+    for (int t = 1; t < T; t++) {
+        const float *restrict dt = d + (size_t)t * P;
+        for (size_t i = 0; i < P; i++) sum[i] += dt[i];
+    }
+}

@@ -176,6 +176,8 @@ void sm_lif_backward(float *dcur, const float *dspk, const float *dmem, const fl
  * the same order as sm_lif_forward / sm_lif_backward: the same bits. dcur may
  * be cur itself (T-step current): each chunk is read before it is written. */
 #define SM_LIF_CHUNK 512
+/* sum [P] = Σ_t d [T,P] in ascending t (a static current's gradient). */
+void sm_sum_steps(float *sum, const float *d, int T, size_t P);
 void sm_lif_forward_spikes(float *spk, float *state, const float *cur, int cur_static, int T, size_t P,
                            const sm_lif_params *p);
 void sm_lif_backward_recompute(float *dcur, const float *dspk, const float *dmem, const float *cur, int cur_static,

@@ -258,6 +258,9 @@ static void conv_case(int R, int C, int H, int W, int Mc, int k, int stride, int
         sm_conv_backward_input(x1, dense, w, &s, R, dense_work);
         sm_conv_backward_input(x2, pooled, w, &s, R, dense_work);
         assert_memory_equal(x1, x2, sizeof(float) * R * n_in);
+        for (size_t i = 0; i < R * n_in; i++) x2[i] = 1e9f; /* the _set variant overwrites */
+        sm_conv_backward_input_set(x2, pooled, w, &s, R, dense_work);
+        assert_memory_equal(x1, x2, sizeof(float) * R * n_in);
         float *w1 = calloc(Mc * CK, sizeof(float)), *w2 = calloc(Mc * CK, sizeof(float));
         float b1[64] = {0}, b2[64] = {0};
         sm_conv_backward_weight(w1, b1, dense, in, &s, R, dense_work);

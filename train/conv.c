@@ -155,25 +155,37 @@ static void gather_dout(float *prod, sm_conv_grad g, const sm_conv_shape *s, int
         return;
     }
     const int HpWp = (s->Ho / g.p) * (s->Wo / g.p);
-    for (int m = 0; m < s->Mc; m++) memset(prod + (size_t)m * ncols, 0, sizeof(float) * ncols);
     for (int r = 0; r < nr; r++)
-        for (int m = 0; m < s->Mc; m++) {
+        for (int m = 0; m < s->Mc; m++) { /* one row of one channel at a time: it stays in L1 */
             const size_t q0 = ((size_t)(r0 + r) * s->Mc + m) * HpWp;
             float *row = prod + (size_t)m * ncols + (size_t)r * HoWo;
+            memset(row, 0, sizeof(float) * HoWo);
             for (int q = 0; q < HpWp; q++) row[g.idx[q0 + q]] = g.d[q0 + q];
         }
 }
 
-void sm_conv_backward_input(float *din, sm_conv_grad g, const float *w, const sm_conv_shape *s, int R,
-                            float *work) {
+static void backward_input(float *din, sm_conv_grad g, const float *w, const sm_conv_shape *s, int R, float *work,
+                           int set) {
     const int CK = s->C * s->k * s->k;
     FOR_EACH_CHUNK(c, s, R, work) {
+        if (set) /* zeroed a chunk at a time, just before col2im adds into it: still in cache */
+            memset(din + (size_t)c.r0 * s->C * s->H * s->W, 0, sizeof(float) * (size_t)c.nr * s->C * s->H * s->W);
         gather_dout(c.prod, g, s, c.r0, c.nr);
         /* col [CK][ncols] = w^T [CK][Mc] . prod [Mc][ncols] */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CK, c.ncols, s->Mc, 1.0f, w, CK,
                     c.prod, c.ncols, 0.0f, c.col, c.ncols);
         col2im_add(din, c.col, s, c.r0, c.nr);
     }
+}
+
+void sm_conv_backward_input(float *din, sm_conv_grad g, const float *w, const sm_conv_shape *s, int R,
+                            float *work) {
+    backward_input(din, g, w, s, R, work, 0);
+}
+
+void sm_conv_backward_input_set(float *din, sm_conv_grad g, const float *w, const sm_conv_shape *s, int R,
+                                float *work) {
+    backward_input(din, g, w, s, R, work, 1);
 }
 
 void sm_conv_backward_weight(float *dw, float *db, sm_conv_grad g, const float *in, const sm_conv_shape *s, int R,

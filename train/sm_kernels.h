@@ -74,6 +74,9 @@ static inline sm_conv_grad sm_conv_grad_dense(const float *d) { sm_conv_grad g =
 /* din: [R,C,H,W] += conv-transpose of the output gradient g */
 void sm_conv_backward_input(float *din, sm_conv_grad g, const float *w, const sm_conv_shape *s, int R,
                             float *work);
+/* The same, but din is OVERWRITTEN (zeroed a chunk at a time as it goes). */
+void sm_conv_backward_input_set(float *din, sm_conv_grad g, const float *w, const sm_conv_shape *s, int R,
+                                float *work);
 /* dw: [Mc,C,k,k] += ; db: [Mc] += (sm_conv_bias_grad) */
 void sm_conv_backward_weight(float *dw, float *db, sm_conv_grad g, const float *in, const sm_conv_shape *s, int R,
                              float *work);

@@ -11,7 +11,8 @@
  *   - conv + max pooling fused, event-driven and dense: the same bits as the
  *     two kernels in turn;
  *   - the backward kernels given max pooling's gradient as it is (values and
- *     positions): the same bits as given it spread out dense;
+ *     positions): the same bits as given it spread out dense; and the input
+ *     gradient computed from the pooled values alone against the sgemm one;
  *   - a row's forward result the same, bit for bit, whether it is computed
  *     alone or with other rows (E1).
  * Shapes: the dense kernel and conv layers with stride 1 / pad 0 (the CSNN's),
@@ -261,6 +262,28 @@ static void conv_case(int R, int C, int H, int W, int Mc, int k, int stride, int
         for (size_t i = 0; i < R * n_in; i++) x2[i] = 1e9f; /* the _set variant overwrites */
         sm_conv_backward_input_set(x2, pooled, w, &s, R, dense_work);
         assert_memory_equal(x1, x2, sizeof(float) * R * n_in);
+        /* from the pooled values directly (fused multiply-adds): equal to rounding, and bit for
+         * bit when every sum is exact */
+        float *pw = malloc(sizeof(float) * sm_conv_input_grad_work_floats(&s));
+        double *sc = calloc(R * n_in, sizeof(double));
+        for (size_t i = 0; i < R * n_in; i++) x2[i] = 1e9f;
+        sm_conv_backward_input_pooled(x2, pooled, w, &s, R, pw);
+        for (int r = 0; r < R; r++)
+            for (int m = 0; m < Mc; m++)
+                for (int oy = 0; oy < s.Ho; oy++)
+                    for (int ox = 0; ox < s.Wo; ox++)
+                        for (int c = 0; c < C; c++)
+                            for (int ky = 0; ky < k; ky++)
+                                for (int kx = 0; kx < k; kx++) {
+                                    int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+                                    if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                    sc[(size_t)r * n_in + (c * H + iy) * W + ix] +=
+                                        fabs((double)gd[(size_t)r * n_out + (m * s.Ho + oy) * s.Wo + ox] *
+                                             w[(size_t)m * CK + (c * k + ky) * k + kx]);
+                                }
+        if (integer) assert_memory_equal(x1, x2, sizeof(float) * R * n_in);
+        assert_close(x2, x1, sc, R * n_in, "conv input gradient from pooled values");
+        free(pw), free(sc);
         float *w1 = calloc(Mc * CK, sizeof(float)), *w2 = calloc(Mc * CK, sizeof(float));
         float b1[64] = {0}, b2[64] = {0};
         sm_conv_backward_weight(w1, b1, dense, in, &s, R, dense_work);

@@ -20,7 +20,7 @@ void sm_conv_shape_init(sm_conv_shape *s, int C, int H, int W, int Mc, int k, in
     s->Wo = (W + 2 * pad - k) / stride + 1;
 }
 
-static int chunk_rows(const sm_conv_shape *s, int R) {
+int sm_conv_chunk_rows(const sm_conv_shape *s, int R) {
     size_t per_row = (size_t)s->C * s->k * s->k * s->Ho * s->Wo;
     int chunk = (int)(CONV_CHUNK_TARGET / (per_row ? per_row : 1));
     if (chunk < 1) chunk = 1;
@@ -43,11 +43,11 @@ static void chunk_at(conv_chunk *c, const sm_conv_shape *s, int R, float *work) 
 }
 
 #define FOR_EACH_CHUNK(c, s, R, work)                                                      \
-    for (conv_chunk c = {.r0 = 0, .step = chunk_rows(s, R)}; c.r0 < (R) && (chunk_at(&c, s, R, work), 1); \
+    for (conv_chunk c = {.r0 = 0, .step = sm_conv_chunk_rows(s, R)}; c.r0 < (R) && (chunk_at(&c, s, R, work), 1); \
          c.r0 += c.step)
 
 size_t sm_conv_work_floats(const sm_conv_shape *s, int R) {
-    size_t chunk = (size_t)chunk_rows(s, R > 0 ? R : 1);
+    size_t chunk = (size_t)sm_conv_chunk_rows(s, R > 0 ? R : 1);
     size_t cols = chunk * s->Ho * s->Wo;
     return cols * ((size_t)s->C * s->k * s->k + s->Mc);
 }
@@ -213,7 +213,7 @@ void sm_conv_backward_weight(float *dw, float *db, sm_conv_grad g, const float *
 SM_VECTOR_CLONES
 void sm_conv_bias_grad(float *db, sm_conv_grad g, const sm_conv_shape *s, int R) {
     enum { BLOCK = 64 };
-    const int step = chunk_rows(s, R), HoWo = s->Ho * s->Wo, Mc = s->Mc;
+    const int step = sm_conv_chunk_rows(s, R), HoWo = s->Ho * s->Wo, Mc = s->Mc;
     float acc[BLOCK];
     for (int m0 = 0; m0 < Mc; m0 += BLOCK) {
         const int nm = Mc - m0 < BLOCK ? Mc - m0 : BLOCK;

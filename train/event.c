@@ -27,6 +27,7 @@
  */
 #include "sm_kernels.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -274,13 +275,13 @@ void sm_conv_backward_weight_spikes(float *dw, float *db, sm_conv_grad g, const 
     const int W = sm_spike_words(s->C * s->H * s->W);
     conv_work cw = conv_work_at(work, s);
     float *dwR = cw.wR, *dT = cw.acc;                  /* [C, k, k, Mc] kx reversed; dout of one row, transposed */
+    float *bias = cw.tail;                             /* [Mc]: the bias gradient of the current chunk of rows */
+    const int step = sm_conv_chunk_rows(s, R);
     memset(dwR, 0, sizeof(float) * (size_t)CK * Mc);
+    memset(bias, 0, sizeof(float) * (size_t)Mc);
     positions(cw.where, s);
     for (int r = 0; r < R; r++) {
         const uint64_t *row = in + (size_t)r * W;
-        int any = 0;
-        for (int q = 0; q < W; q++) any |= row[q] != 0;
-        if (!any) continue;
         if (!g.idx) {
             transpose(dT, g.d + (size_t)r * Mc * HoWo, Mc, HoWo);
         } else { /* the pooled gradients at their positions, zeros elsewhere */
@@ -292,6 +293,14 @@ void sm_conv_backward_weight_spikes(float *dw, float *db, sm_conv_grad g, const 
                     dT[(size_t)g.idx[at] * Mc + m] = g.d[at];
                 }
         }
+        if (db) { /* E3: sm_conv_bias_grad's chunks and order (rows, then positions), every
+                   * channel side by side, and the same bits (adding the spread's +0.0s is exact) */
+            for (int p = 0; p < HoWo; p++) add(bias, dT + (size_t)p * Mc, Mc);
+            if ((r + 1) % step == 0 || r == R - 1) {
+                for (int m = 0; m < Mc; m++) db[m] += bias[m];
+                memset(bias, 0, sizeof(float) * (size_t)Mc);
+            }
+        }
         FOR_EACH_SPIKE(row, W, e, {
             const int c = cw.where[e].c, iy = cw.where[e].iy, ix = cw.where[e].ix;
             float *dwc = dwR + (size_t)c * kk * Mc;
@@ -300,5 +309,57 @@ void sm_conv_backward_weight_spikes(float *dw, float *db, sm_conv_grad g, const 
         });
     }
     add_weights_reversed(dw, dwR, s);
-    if (db) sm_conv_bias_grad(db, g, s, R);
+}
+
+/* ---- conv2d input gradient from a pooled output gradient ------------------- */
+
+/* Max pooling leaves one non-zero output gradient per channel and window: a
+ * quarter of the output for 2x2. Each one, g at (m, oy, ox), adds g · w[m, :,
+ * ky, kx] to the input positions its taps read; the input gradient of a row is
+ * accumulated channels last, the channels padded to Cp = a multiple of 16 so
+ * that the taps of one kernel row are one run of (kx1 − kx0)·Cp floats with no
+ * remainder loop, each term a fused multiply-add (fmaf: one rounding, exactly
+ * specified, so every CPU and vector clone gives the same bits). */
+static int padded_channels(int C) { return (C + 15) & ~15; }
+
+size_t sm_conv_input_grad_work_floats(const sm_conv_shape *s) {
+    const size_t Cp = (size_t)padded_channels(s->C);
+    return (size_t)s->Mc * s->k * s->k * Cp + (size_t)s->H * s->W * Cp;
+}
+
+SM_VECTOR_CLONES
+void sm_conv_backward_input_pooled(float *din, sm_conv_grad g, const float *w, const sm_conv_shape *s, int R,
+                                   float *work) {
+    const int C = s->C, Cp = padded_channels(C), Mc = s->Mc, k = s->k, kk = k * k, HW = s->H * s->W;
+    const int Hp = s->Ho / g.p, Wp = s->Wo / g.p, HpWp = Hp * Wp;
+    float *wP = work;                                     /* [Mc, k, k, Cp], zeros in the padding */
+    float *acc = wP + (size_t)Mc * kk * Cp;               /* [HW, Cp]: one row's input gradient */
+    for (int m = 0; m < Mc; m++)
+        for (int t = 0; t < kk; t++)
+            for (int c = 0; c < Cp; c++)
+                wP[((size_t)m * kk + t) * Cp + c] = c < C ? w[((size_t)m * C + c) * kk + t] : 0.0f;
+    for (int r = 0; r < R; r++) {
+        memset(acc, 0, sizeof(float) * (size_t)HW * Cp);
+        for (int m = 0; m < Mc; m++) {
+            const size_t q0 = ((size_t)r * Mc + m) * HpWp;
+            const float *wm = wP + (size_t)m * kk * Cp;
+            for (int q = 0; q < HpWp; q++) {
+                const float gv = g.d[q0 + q];
+                if (gv == 0.0f) continue;
+                const int pos = g.idx[q0 + q], oy = pos / s->Wo, ox = pos % s->Wo;
+                const int iy0 = oy * s->stride - s->pad, ix0 = ox * s->stride - s->pad; /* input of tap (0, 0) */
+                const int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = s->H - iy0 < k ? s->H - iy0 : k;
+                const int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = s->W - ix0 < k ? s->W - ix0 : k;
+                const int n = (kx1 - kx0) * Cp;
+                for (int ky = ky0; ky < ky1; ky++) {
+                    float *restrict a = acc + ((size_t)(iy0 + ky) * s->W + ix0 + kx0) * Cp;
+                    const float *restrict wr = wm + (size_t)(ky * k + kx0) * Cp;
+                    for (int j = 0; j < n; j++) a[j] = fmaf(gv, wr[j], a[j]);
+                }
+            }
+        }
+        float *out = din + (size_t)r * C * HW; /* [C, HW] = acc's first C channels, transposed */
+        for (int c = 0; c < C; c++)
+            for (int p = 0; p < HW; p++) out[(size_t)c * HW + p] = acc[(size_t)p * Cp + c];
+    }
 }

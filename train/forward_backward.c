@@ -163,7 +163,8 @@ void sm_lc_backward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io, const f
         sm_conv_shape_init(&s, L->in_c, L->in_h, L->in_w, rows, L->kernel, L->stride, L->padding);
         if (in.events) sm_conv_backward_weight_spikes(gw, gb, g, in.bits, &s, R, m->event_work);
         else sm_conv_backward_weight(gw, gb, g, in.x, &s, R, m->conv_work);
-        if (partial) sm_conv_backward_input_set(partial, g, w, &s, R, m->conv_work);
+        if (partial && g.idx) sm_conv_backward_input_pooled(partial, g, w, &s, R, m->event_work);
+        else if (partial) sm_conv_backward_input_set(partial, g, w, &s, R, m->conv_work);
     }
 }
 

@@ -116,6 +116,8 @@ void sm_model_reserve_scratch(sm_model *m, int max_batch) {
             if (w > conv_work) conv_work = w;
             w = sm_conv_event_work_floats(&s);
             if (w > event_work) event_work = w;
+            w = sm_conv_input_grad_work_floats(&s);
+            if (w > event_work) event_work = w;
         } else {
             size_t w = sm_dense_event_work_floats(L->fan_in, (int)rows);
             if (w > event_work) event_work = w;

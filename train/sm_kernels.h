@@ -81,6 +81,8 @@ void sm_conv_backward_input_set(float *din, sm_conv_grad g, const float *w, cons
 void sm_conv_backward_weight(float *dw, float *db, sm_conv_grad g, const float *in, const sm_conv_shape *s, int R,
                              float *work);
 
+/* Rows per im2col chunk (a function of the shape and R only). */
+int sm_conv_chunk_rows(const sm_conv_shape *s, int R);
 /* db: [Mc] += sums of the output gradient over rows and positions, in fixed
  * chunks of rows and ascending positions: the same bits for every caller, and
  * for a gradient given dense or pooled. */
@@ -133,6 +135,15 @@ void sm_conv_forward_spikes_maxpool(float *out, int32_t *idx, const uint64_t *in
                                     const sm_conv_shape *s, int p, int R, float *work);
 void sm_conv_backward_weight_spikes(float *dw, float *db, sm_conv_grad g, const uint64_t *in,
                                     const sm_conv_shape *s, int R, float *work);
+/* din [R,C,H,W] OVERWRITTEN with the input gradient of a pooled output
+ * gradient g (g.idx set): each non-zero pooled value adds its weights to the
+ * inputs its taps read — a quarter of sm_conv_backward_input's multiply-adds
+ * for 2x2 pooling, and no col2im. Fused multiply-adds (fmaf): exact, so the
+ * same bits on every CPU; agrees with the sgemm path to rounding. work: at
+ * least sm_conv_input_grad_work_floats floats. */
+size_t sm_conv_input_grad_work_floats(const sm_conv_shape *s);
+void sm_conv_backward_input_pooled(float *din, sm_conv_grad g, const float *w, const sm_conv_shape *s, int R,
+                                   float *work);
 
 /* ---- pooling (pool.c): kernel = stride = p, floor output size -------------
  * in: [R,Ch,H,W] -> out: [R,Ch,H/p,W/p]. Max pooling records in idx [R,Ch,Ho,Wo]

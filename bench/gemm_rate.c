@@ -74,9 +74,9 @@ static void conv_fwd_pool(void *v) {
     conv_ctx *c = v;
     sm_conv_forward_maxpool(c->out, c->idx, c->in, c->w, c->b, &c->s, c->p, c->R, c->work);
 }
-static void conv_wgrad(void *v) {
-    conv_ctx *c = v;
-    sm_conv_backward_weight(c->w, c->b, sm_conv_grad_dense(c->out), c->in, &c->s, c->R, c->work);
+static void conv_wgrad_pooled(void *v) {
+    conv_ctx *c = v; /* out: the pooled gradient, idx its positions (as training gives it) */
+    sm_conv_backward_weight(c->w, c->b, (sm_conv_grad){c->out, c->idx, c->p}, c->in, &c->s, c->R, c->work);
 }
 static void conv_igrad_pooled(void *v) {
     conv_ctx *c = v; /* out: the pooled gradient, idx its positions, in: the input gradient */
@@ -99,11 +99,12 @@ int main(int argc, char **argv) {
     sm_conv_shape_init(&c1.s, 1, 28, 28, 12, 5, 1, 0);
     c1.in = filled(128 * 784, 1), c1.w = filled(12 * 25, 0.2f), c1.b = filled(12, 1);
     c1.out = filled((size_t)128 * 12 * 24 * 24, 1), c1.idx = calloc((size_t)128 * 12 * 12 * 12, sizeof(int32_t));
+    /* the conv1 cases below run the forward first, which leaves valid pooling positions in idx */
     c1.work = sm_falloc(sm_conv_work_floats(&c1.s, 128));
-    report(&(gemm_case){"fmnist_csnn conv1 forward (im2col, + bias, max pool)", 12, 128 * 576, 25, 0, 0, conv_fwd_pool,
-                        &c1},
+    report(&(gemm_case){"fmnist_csnn conv1 forward (+ bias, max pool)", 12, 128 * 576, 25, 0, 0, conv_fwd_pool, &c1},
            reps);
-    report(&(gemm_case){"fmnist_csnn conv1 weight gradient (im2col, + bias)", 12, 25, 128 * 576, 0, 1, conv_wgrad, &c1},
+    report(&(gemm_case){"fmnist_csnn conv1 weight gradient (from the pooled gradient, + bias)", 12, 25, 128 * 576,
+                        0, 1, conv_wgrad_pooled, &c1},
            reps);
 
     /* fmnist_csnn's second layer's input gradient: 3200 rows (T x B), 12 -> 64 channels, 12x12 -> 8x8,

@@ -49,7 +49,7 @@ static void chunk_at(conv_chunk *c, const sm_conv_shape *s, int R, float *work) 
 size_t sm_conv_work_floats(const sm_conv_shape *s, int R) {
     size_t chunk = (size_t)sm_conv_chunk_rows(s, R > 0 ? R : 1);
     size_t cols = chunk * s->Ho * s->Wo;
-    return cols * ((size_t)s->C * s->k * s->k + s->Mc);
+    return cols * ((size_t)s->C * s->k * s->k + s->Mc); /* (the direct forward's plane fits in it) */
 }
 
 /* The output columns ox whose input column ix = ox·stride − pad + kx lies in
@@ -125,9 +125,98 @@ static void col2im_add(float *din, const float *col, const sm_conv_shape *s, int
             }
 }
 
+/* ---- direct convolution, for small patches ------------------------------- */
+
+/* A first layer on pixels has a small patch (C·k·k: 25 for one channel and
+ * 5x5): as a GEMM its K is tiny and im2col, writing C·k·k values per output,
+ * costs as much as the product. For C·k·k <= SM_CONV_DIRECT_K at stride 1
+ * without padding the dense forward convolves directly, on a "wide" plane:
+ * the output plane is computed W columns wide instead of Wo (the last k − 1
+ * of each row are discarded), so that tap (ky, kx) reads the input at a
+ * constant offset ky·W + kx from the output index, and 64 outputs at a time
+ * are summed through every tap (c, ky, kx ascending) in registers, then the
+ * bias is added. GCC's vector types do elementwise IEEE operations: the same
+ * bits in every vector clone. (A direct weight gradient, one dot product per
+ * weight in 16 fixed lanes, was slower than im2col + sgemm and was not kept.) */
+#define SM_CONV_DIRECT_K 64
+typedef float v16f __attribute__((vector_size(64)));
+static int direct(const sm_conv_shape *s) {
+    return s->stride == 1 && s->pad == 0 && s->C * s->k * s->k <= SM_CONV_DIRECT_K;
+}
+/* Elements of a wide plane that every tap can read within the input plane. */
+static int wide_span(const sm_conv_shape *s) { return s->Ho * s->W - (s->k - 1); }
+
+/* wide [Ho·W] (the first wide_span used) = Σ over taps of w[m, c, ky, kx] · the
+ * input of row x [C,H,W] the tap reads, no bias. */
+static inline __attribute__((always_inline)) void direct_plane(float *restrict wide, const float *restrict x,
+                                                                const float *restrict wm, const sm_conv_shape *s) {
+    const int n = wide_span(s), HW = s->H * s->W;
+    /* sixteen outputs at a time through every tap, their sums held in one vector
+     * (GCC's vector extension: elementwise IEEE operations in every clone) */
+    int i0 = 0;
+    for (; i0 + 64 <= n; i0 += 64) { /* four independent sums at once: the adds overlap */
+        v16f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        for (int c = 0; c < s->C; c++)
+            for (int ky = 0; ky < s->k; ky++)
+                for (int kx = 0; kx < s->k; kx++) {
+                    const float wv = wm[(c * s->k + ky) * s->k + kx];
+                    const float *src = x + (size_t)c * HW + ky * s->W + kx + i0;
+                    v16f v0, v1, v2, v3;
+                    memcpy(&v0, src, sizeof v0), memcpy(&v1, src + 16, sizeof v1);
+                    memcpy(&v2, src + 32, sizeof v2), memcpy(&v3, src + 48, sizeof v3);
+                    a0 += wv * v0, a1 += wv * v1, a2 += wv * v2, a3 += wv * v3;
+                }
+        memcpy(wide + i0, &a0, sizeof a0), memcpy(wide + i0 + 16, &a1, sizeof a1);
+        memcpy(wide + i0 + 32, &a2, sizeof a2), memcpy(wide + i0 + 48, &a3, sizeof a3);
+    }
+    for (; i0 + 16 <= n; i0 += 16) {
+        v16f acc = {0};
+        for (int c = 0; c < s->C; c++)
+            for (int ky = 0; ky < s->k; ky++)
+                for (int kx = 0; kx < s->k; kx++) {
+                    v16f v;
+                    memcpy(&v, x + (size_t)c * HW + ky * s->W + kx + i0, sizeof v);
+                    acc += wm[(c * s->k + ky) * s->k + kx] * v;
+                }
+        memcpy(wide + i0, &acc, sizeof acc);
+    }
+    if (i0 < n && n >= 16) { /* the last few: the 16 ending at n again (the same sums, the same bits) */
+        v16f acc = {0};
+        for (int c = 0; c < s->C; c++)
+            for (int ky = 0; ky < s->k; ky++)
+                for (int kx = 0; kx < s->k; kx++) {
+                    v16f v;
+                    memcpy(&v, x + (size_t)c * HW + ky * s->W + kx + n - 16, sizeof v);
+                    acc += wm[(c * s->k + ky) * s->k + kx] * v;
+                }
+        memcpy(wide + n - 16, &acc, sizeof acc);
+    } else {
+        for (int i = i0; i < n; i++) { /* a plane under 16 wide: one at a time, the same order */
+            float acc = 0.0f;
+            for (int c = 0; c < s->C; c++)
+                for (int ky = 0; ky < s->k; ky++)
+                    for (int kx = 0; kx < s->k; kx++)
+                        acc += wm[(c * s->k + ky) * s->k + kx] * x[(size_t)c * HW + ky * s->W + kx + i];
+            wide[i] = acc;
+        }
+    }
+}
+
 void sm_conv_forward(float *out, const float *in, const float *w, const float *b,
                      const sm_conv_shape *s, int R, float *work) {
     const int CK = s->C * s->k * s->k, HoWo = s->Ho * s->Wo;
+    if (direct(s)) {
+        const int n_in = s->C * s->H * s->W;
+        for (int r = 0; r < R; r++)
+            for (int m = 0; m < s->Mc; m++) {
+                float *o = out + ((size_t)r * s->Mc + m) * HoWo;
+                direct_plane(work, in + (size_t)r * n_in, w + (size_t)m * CK, s);
+                const float bias = b ? b[m] : 0.0f;
+                for (int oy = 0; oy < s->Ho; oy++)
+                    for (int ox = 0; ox < s->Wo; ox++) o[oy * s->Wo + ox] = work[oy * s->W + ox] + bias;
+            }
+        return;
+    }
     FOR_EACH_CHUNK(c, s, R, work) {
         im2col(c.col, in, s, c.r0, c.nr);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->Mc, c.ncols, CK, 1.0f, w, CK,
@@ -247,14 +336,15 @@ void sm_conv_bias_grad(float *db, sm_conv_grad g, const sm_conv_shape *s, int R)
     }
 }
 
-/* 2x2 max pooling of one plane v [.., Wo] (+ bias, as sm_conv_forward adds
- * it) into out, idx [Hp, Wp]: strict '>' in row-major window order keeps the
- * first maximum; selects instead of branches. */
+/* 2x2 max pooling of one plane v (rows ld apart; positions counted Wo to a
+ * row) (+ bias, as sm_conv_forward adds it) into out, idx [Hp, Wp]: strict '>'
+ * in row-major window order keeps the first maximum; selects instead of
+ * branches. */
 static inline __attribute__((always_inline)) void pool2_row_pairs(float *restrict out, int32_t *restrict idx,
-                                                                   const float *restrict v, float bias, int Hp,
-                                                                   int Wp, int Wo) {
+                                                                   const float *restrict v, int ld, float bias,
+                                                                   int Hp, int Wp, int Wo) {
     for (int py = 0; py < Hp; py++) {
-        const float *r0 = v + (size_t)2 * py * Wo, *r1 = r0 + Wo;
+        const float *r0 = v + (size_t)2 * py * ld, *r1 = r0 + ld; /* v's rows are ld apart */
         const int32_t base = 2 * py * Wo;
         for (int px = 0; px < Wp; px++) {
             float best = r0[2 * px] + bias, x;
@@ -272,17 +362,25 @@ SM_VECTOR_CLONES
 void sm_conv_forward_maxpool(float *out, int32_t *idx, const float *in, const float *w, const float *b,
                              const sm_conv_shape *s, int p, int R, float *work) {
     const int CK = s->C * s->k * s->k, HoWo = s->Ho * s->Wo, Hp = s->Ho / p, Wp = s->Wo / p, HpWp = Hp * Wp;
+    const int is_direct = direct(s), n_in = s->C * s->H * s->W;
     FOR_EACH_CHUNK(c, s, R, work) {
-        im2col(c.col, in, s, c.r0, c.nr);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->Mc, c.ncols, CK, 1.0f, w, CK,
-                    c.col, c.ncols, 0.0f, c.prod, c.ncols);
+        if (!is_direct) {
+            im2col(c.col, in, s, c.r0, c.nr);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->Mc, c.ncols, CK, 1.0f, w, CK,
+                        c.col, c.ncols, 0.0f, c.prod, c.ncols);
+        }
         for (int r = 0; r < c.nr; r++)
             for (int m = 0; m < s->Mc; m++) {
                 const float *v = c.prod + (size_t)m * c.ncols + (size_t)r * HoWo;
+                int ld = s->Wo; /* the row stride of v */
+                if (is_direct) { /* the (wide) plane of this row and channel, then the same pooling */
+                    direct_plane(c.prod, in + (size_t)(c.r0 + r) * n_in, w + (size_t)m * CK, s);
+                    v = c.prod, ld = s->W;
+                }
                 const float bias = b ? b[m] : 0.0f;
                 const size_t q0 = ((size_t)(c.r0 + r) * s->Mc + m) * HpWp;
                 if (p == 2) { /* the usual case, branch-free (as sm_maxpool_forward's) */
-                    pool2_row_pairs(out + q0, idx + q0, v, bias, Hp, Wp, s->Wo);
+                    pool2_row_pairs(out + q0, idx + q0, v, ld, bias, Hp, Wp, s->Wo);
                     continue;
                 }
                 for (int py = 0; py < Hp; py++)
@@ -290,11 +388,11 @@ void sm_conv_forward_maxpool(float *out, int32_t *idx, const float *in, const fl
                         /* the window's op outputs (+ bias, as sm_conv_forward writes them) in
                          * row-major order; strict '>' keeps the FIRST maximum (sm_maxpool_forward) */
                         int at = py * p * s->Wo + px * p;
-                        float best = v[at] + bias;
+                        float best = v[py * p * ld + px * p] + bias;
                         for (int dy = 0; dy < p; dy++)
                             for (int dx = 0; dx < p; dx++) {
                                 const int pos = (py * p + dy) * s->Wo + px * p + dx;
-                                const float x = v[pos] + bias;
+                                const float x = v[(py * p + dy) * ld + px * p + dx] + bias;
                                 if (x > best) best = x, at = pos;
                             }
                         out[q0 + (size_t)py * Wp + px] = best;

@@ -164,6 +164,33 @@ static void test_dense_events(void **state) {
 
 /* ---- conv2d ---------------------------------------------------------------------- */
 
+/* Σ|terms| by brute force. Every term of a convolution pairs an output position,
+ * a weight and an input pixel; `sum` is indexed like the one of the three the
+ * kernel under test produces (`at`), and the term is the product of the other
+ * two: |in·w| per output, |dout·in| per weight, |dout·w| per input pixel. */
+enum { AT_OUT, AT_WEIGHT, AT_IN };
+static void conv_abs_terms(double *sum, int at, const sm_conv_shape *s, int R, const float *out,
+                           const float *w, const float *in) {
+    const int C = s->C, H = s->H, W = s->W, k = s->k;
+    const size_t n_in = (size_t)C * H * W, n_out = (size_t)s->Mc * s->Ho * s->Wo, CK = (size_t)C * k * k;
+    for (int r = 0; r < R; r++)
+        for (int m = 0; m < s->Mc; m++)
+            for (int oy = 0; oy < s->Ho; oy++)
+                for (int ox = 0; ox < s->Wo; ox++)
+                    for (int c = 0; c < C; c++)
+                        for (int ky = 0; ky < k; ky++)
+                            for (int kx = 0; kx < k; kx++) {
+                                const int iy = oy * s->stride - s->pad + ky, ix = ox * s->stride - s->pad + kx;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                const size_t io = (size_t)r * n_out + (m * s->Ho + oy) * s->Wo + ox;
+                                const size_t iw = (size_t)m * CK + (c * k + ky) * k + kx;
+                                const size_t ii = (size_t)r * n_in + (c * H + iy) * W + ix;
+                                if (at == AT_OUT) sum[io] += fabs((double)in[ii] * w[iw]);
+                                else if (at == AT_WEIGHT) sum[iw] += fabs((double)out[io] * in[ii]);
+                                else sum[ii] += fabs((double)out[io] * w[iw]);
+                            }
+}
+
 static void conv_case(int R, int C, int H, int W, int Mc, int k, int stride, int pad, double density,
                       int integer, uint64_t seed) {
     sm_conv_shape s;
@@ -185,22 +212,10 @@ static void conv_case(int R, int C, int H, int W, int Mc, int k, int stride, int
 
     sm_conv_forward(o1, in, w, b, &s, R, dense_work);
     sm_conv_forward_spikes(o2, bits, w, b, &s, R, work);
-    /* Σ|terms| per output, by brute force */
+    /* Σ|terms| per output: the bias and every product */
     for (int r = 0; r < R; r++)
-        for (int m = 0; m < Mc; m++)
-            for (int oy = 0; oy < s.Ho; oy++)
-                for (int ox = 0; ox < s.Wo; ox++) {
-                    double sum = fabs(b[m]);
-                    for (int c = 0; c < C; c++)
-                        for (int ky = 0; ky < k; ky++)
-                            for (int kx = 0; kx < k; kx++) {
-                                int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
-                                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-                                sum += fabs((double)in[(size_t)r * n_in + (c * H + iy) * W + ix] *
-                                            w[(size_t)m * CK + (c * k + ky) * k + kx]);
-                            }
-                    scale[(size_t)r * n_out + (m * s.Ho + oy) * s.Wo + ox] = sum;
-                }
+        for (size_t i = 0; i < n_out; i++) scale[(size_t)r * n_out + i] = fabs(b[i / ((size_t)s.Ho * s.Wo)]);
+    conv_abs_terms(scale, AT_OUT, &s, R, NULL, w, in);
     if (integer) assert_memory_equal(o1, o2, sizeof(float) * R * n_out);
     assert_close(o2, o1, scale, R * n_out, "conv forward");
     for (int r = 0; r < R; r++) { /* E1 */
@@ -216,19 +231,7 @@ static void conv_case(int R, int C, int H, int W, int Mc, int k, int stride, int
     sm_conv_backward_weight(dw1, db1, sm_conv_grad_dense(d), in, &s, R, dense_work);
     sm_conv_backward_weight_spikes(dw2, db2, sm_conv_grad_dense(d), bits, &s, R, work);
     for (size_t i = 0; i < Mc * CK; i++) scale[i] = fabs(dw1[i]);
-    for (int r = 0; r < R; r++)
-        for (int m = 0; m < Mc; m++)
-            for (int oy = 0; oy < s.Ho; oy++)
-                for (int ox = 0; ox < s.Wo; ox++)
-                    for (int c = 0; c < C; c++)
-                        for (int ky = 0; ky < k; ky++)
-                            for (int kx = 0; kx < k; kx++) {
-                                int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
-                                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-                                scale[(size_t)m * CK + (c * k + ky) * k + kx] +=
-                                    fabs((double)d[(size_t)r * n_out + (m * s.Ho + oy) * s.Wo + ox] *
-                                         in[(size_t)r * n_in + (c * H + iy) * W + ix]);
-                            }
+    conv_abs_terms(scale, AT_WEIGHT, &s, R, d, NULL, in);
     if (integer) assert_memory_equal(dw1, dw2, sizeof(float) * Mc * CK);
     assert_close(dw2, dw1, scale, Mc * CK, "conv weight gradient");
     assert_memory_equal(db1, db2, sizeof(float) * Mc); /* E3 */
@@ -268,19 +271,7 @@ static void conv_case(int R, int C, int H, int W, int Mc, int k, int stride, int
         double *sc = calloc(R * n_in, sizeof(double));
         for (size_t i = 0; i < R * n_in; i++) x2[i] = 1e9f;
         sm_conv_backward_input_pooled(x2, pooled, w, &s, R, pw);
-        for (int r = 0; r < R; r++)
-            for (int m = 0; m < Mc; m++)
-                for (int oy = 0; oy < s.Ho; oy++)
-                    for (int ox = 0; ox < s.Wo; ox++)
-                        for (int c = 0; c < C; c++)
-                            for (int ky = 0; ky < k; ky++)
-                                for (int kx = 0; kx < k; kx++) {
-                                    int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
-                                    if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-                                    sc[(size_t)r * n_in + (c * H + iy) * W + ix] +=
-                                        fabs((double)gd[(size_t)r * n_out + (m * s.Ho + oy) * s.Wo + ox] *
-                                             w[(size_t)m * CK + (c * k + ky) * k + kx]);
-                                }
+        conv_abs_terms(sc, AT_IN, &s, R, gd, w, NULL);
         if (integer) assert_memory_equal(x1, x2, sizeof(float) * R * n_in);
         assert_close(x2, x1, sc, R * n_in, "conv input gradient from pooled values");
         free(pw), free(sc);

@@ -147,31 +147,114 @@ static void occ_apply(int *load, int *slot, int *pos, int S, int i, int own, int
     }
 }
 
-/* The state both local searches walk with: the cost state at lc_core, the LC
- * adjacency, core occupancy (load[c] LCs of core c in slot[c·S ..], pos[i] the
- * slot of LC i; *over when a core holds more than S) and the best placement
- * seen. walk_end puts the best in lc_core (unless over) and frees it all. */
-static sm_cost_state *walk_begin(sm_evals *e, const int32_t *lc_core, rl_adj *adj, int **load, int **slot,
-                                 int **pos, int32_t **bestp, int *over) {
+/* The state both local searches walk with: the cost state at the current
+ * placement pl, the LC adjacency, the core occupancy (*over when a core holds
+ * more than S LCs: such a start is left as it is) and the best placement seen
+ * (bestp, its cost best). */
+typedef struct {
+    sm_evals *e;
+    int n, u, S, w, rows, bw, rmax, cores; /* see the top of the file; rmax = the box's larger side */
+    rl_adj adj;
+    int *load, *slot, *pos, over;
+    sm_cost_state *st;
+    const int32_t *pl;
+    double cost, best;
+    int32_t *bestp;
+} rl_walk;
+
+/* Clamps *budget to the evaluations left; returns 0 (and sets up nothing) when
+ * there is nothing to search: fewer than 2 LCs or usable cores, or no budget. */
+static int walk_begin(rl_walk *k, sm_evals *e, const int32_t *lc_core, long *budget) {
     const sm_place_problem *p = e->p;
-    const int n = p->g->n, S = sm_place_slots(p), cores = sm_mesh_cores(p->mesh);
-    sm_cost_state *st = sm_evals_state(e, lc_core);
-    rl_adj_build(adj, p->g);
-    *load = sm_xcalloc((size_t)cores, sizeof **load);
-    *slot = sm_xmalloc(sizeof **slot * (size_t)cores * (size_t)S);
-    *pos = sm_xmalloc(sizeof **pos * (size_t)n);
-    *bestp = sm_xmalloc(sizeof **bestp * (size_t)n);
-    memcpy(*bestp, lc_core, sizeof **bestp * (size_t)n);
-    occ_fill(sm_cost_state_placement(st), n, S, cores, *load, *slot, *pos, over);
-    return st;
+    if (*budget > sm_evals_left(e)) *budget = sm_evals_left(e);
+    if (p->g->n < 2 || sm_place_usable(p) < 2 || *budget <= 0) return 0;
+    k->e = e;
+    k->n = p->g->n, k->u = sm_place_usable(p), k->S = sm_place_slots(p), k->w = p->mesh->mesh_w;
+    k->rows = (k->u + k->w - 1) / k->w, k->bw = k->u < k->w ? k->u : k->w;
+    k->rmax = k->bw > k->rows ? k->bw : k->rows, k->cores = sm_mesh_cores(p->mesh);
+    k->st = sm_evals_state(e, lc_core);
+    k->pl = sm_cost_state_placement(k->st);
+    k->cost = k->best = sm_cost_state_figures(k->st)->cost;
+    rl_adj_build(&k->adj, p->g);
+    k->load = sm_xcalloc((size_t)k->cores, sizeof *k->load);
+    k->slot = sm_xmalloc(sizeof *k->slot * (size_t)k->cores * (size_t)k->S);
+    k->pos = sm_xmalloc(sizeof *k->pos * (size_t)k->n);
+    k->bestp = sm_xmalloc(sizeof *k->bestp * (size_t)k->n);
+    memcpy(k->bestp, lc_core, sizeof *k->bestp * (size_t)k->n);
+    occ_fill(k->pl, k->n, k->S, k->cores, k->load, k->slot, k->pos, &k->over);
+    return 1;
 }
 
-static void walk_end(int32_t *lc_core, int n, sm_cost_state *st, rl_adj *adj, int *load, int *slot, int *pos,
-                     int32_t *bestp, int over) {
-    if (!over) memcpy(lc_core, bestp, sizeof *lc_core * (size_t)n);
-    sm_cost_state_free(st);
-    rl_adj_free(adj);
-    free(load), free(slot), free(pos), free(bestp);
+/* Puts the best placement seen in lc_core (unless the start was over) and frees it all. */
+static void walk_end(rl_walk *k, int32_t *lc_core) {
+    if (!k->over) memcpy(lc_core, k->bestp, sizeof *lc_core * (size_t)k->n);
+    sm_cost_state_free(k->st);
+    rl_adj_free(&k->adj);
+    free(k->load), free(k->slot), free(k->pos), free(k->bestp);
+}
+
+/* Back to the best placement seen (a fresh cost state there). */
+static void walk_to_best(rl_walk *k) {
+    sm_cost_state_free(k->st);
+    k->st = sm_evals_state(k->e, k->bestp);
+    k->pl = sm_cost_state_placement(k->st);
+    k->cost = k->best;
+    occ_fill(k->pl, k->n, k->S, k->cores, k->load, k->slot, k->pos, &k->over);
+}
+
+/* A random slot of core c for LC i: *j its LC (swap) or -1 (free: move).
+ * Returns 0 when *j is interchangeable with i (no change: not worth an evaluation). */
+static int walk_slot(const rl_walk *k, int i, int c, uint64_t *prng, int *j) {
+    const int r = sm_prng_below(prng, k->S);
+    *j = r < k->load[c] ? k->slot[c * k->S + r] : -1;
+    return !(*j >= 0 && k->adj.cls[*j] == k->adj.cls[i]);
+}
+
+/* A try for LC i: a random core c within `radius` (Chebyshev, clamped to the
+ * box) of i's ideal point when toward_partners (the traffic-weighted mean core
+ * of its partners), else of its own core, and a random slot of c (occupied:
+ * swap with its LC *j; free: *j = -1, a move). Returns 0 when the try is not
+ * worth an evaluation: c is i's own core or unusable, or *j is interchangeable
+ * with i. */
+static int walk_propose(const rl_walk *k, int i, int toward_partners, int radius, uint64_t *prng, int *c, int *j) {
+    const int w = k->w, own = k->pl[i];
+    int cx = own % w, cy = own / w;
+    if (toward_partners) {
+        double sx = 0, sy = 0, sb = 0;
+        for (int q = k->adj.row[i]; q < k->adj.row[i + 1]; q++) {
+            int cq = k->pl[k->adj.col[q]];
+            sx += k->adj.w[q] * (cq % w), sy += k->adj.w[q] * (cq / w), sb += k->adj.w[q];
+        }
+        if (sb > 0) cx = (int)floor(sx / sb + 0.5), cy = (int)floor(sy / sb + 0.5);
+    }
+    int x = cx - radius + sm_prng_below(prng, 2 * radius + 1), y = cy - radius + sm_prng_below(prng, 2 * radius + 1);
+    x = x < 0 ? 0 : x >= k->bw ? k->bw - 1 : x;
+    y = y < 0 ? 0 : y >= k->rows ? k->rows - 1 : y;
+    *c = y * w + x;
+    if (*c >= k->u || *c == own) return 0;
+    return walk_slot(k, i, *c, prng, j);
+}
+
+/* The cost if LC i went to core c (swapped with LC j when j >= 0); one counted evaluation. */
+static double walk_delta(rl_walk *k, int i, int c, int j) {
+    double cn = j >= 0 ? sm_cost_delta_swap(k->st, i, j, NULL) : sm_cost_delta_move(k->st, i, c, NULL);
+    sm_evals_count(k->e, cn);
+    return cn;
+}
+
+/* Makes that try the current placement. */
+static void walk_apply(rl_walk *k, int i, int c, int j) {
+    const int own = k->pl[i];
+    k->cost = j >= 0 ? sm_cost_apply_swap(k->st, i, j) : sm_cost_apply_move(k->st, i, c);
+    occ_apply(k->load, k->slot, k->pos, k->S, i, own, c, j);
+}
+
+/* Keeps the current placement as the best seen when it is no worse; returns 1
+ * when it is better by more than rounding. */
+static int walk_note_best(rl_walk *k) {
+    const int better = k->cost < k->best - 1e-12 * fmax(1.0, fabs(k->best));
+    if (k->cost <= k->best) k->best = k->cost, memcpy(k->bestp, k->pl, sizeof *k->bestp * (size_t)k->n);
+    return better;
 }
 
 /* ---- the range-limited swap search ---------------------------------------- */
@@ -189,78 +272,43 @@ static void walk_end(int32_t *lc_core, int n, sm_cost_state *st, rl_adj *adj, in
 #define SM_RL_KICK_AFTER 4 /* a local minimum: this many tries per LC without an improvement */
 #define SM_RL_KICK_SIZE 6  /* random swaps/moves within 2 hops that a kick applies */
 long sm_rl_swap_search(sm_evals *e, int32_t *lc_core, long budget, uint64_t *prng) {
-    const sm_place_problem *p = e->p;
-    const int n = p->g->n, u = sm_place_usable(p), S = sm_place_slots(p), w = p->mesh->mesh_w;
-    const int rows = (u + w - 1) / w, bw = u < w ? u : w, rmax = bw > rows ? bw : rows;
-    const int cores = sm_mesh_cores(p->mesh);
-    if (budget > sm_evals_left(e)) budget = sm_evals_left(e);
-    if (n < 2 || u < 2 || budget <= 0) return 0;
+    rl_walk k;
+    if (!walk_begin(&k, e, lc_core, &budget)) return 0;
     const long start = e->n, stop = e->n + budget;
-    rl_adj adj;
-    int *load, *slot, *pos, over;
-    int32_t *bestp;
-    sm_cost_state *st = walk_begin(e, lc_core, &adj, &load, &slot, &pos, &bestp, &over);
-    double cost = sm_cost_state_figures(st)->cost, best = cost;
-    const int32_t *pl = sm_cost_state_placement(st);
+    const int n = k.n, w = k.w;
     int radius = 1;
-    const double kick_after = SM_RL_KICK_AFTER;
-    const int kick_size = SM_RL_KICK_SIZE;
     long since = 0, stuck = 0;
-    while (!over && e->n < stop) {
-        if (kick_after > 0 && stuck >= (long)(kick_after * n)) {
-            /* a local minimum (no improvement in kick_after·n tries): back to the best when worse, then kick */
-            if (cost > best) {
-                sm_cost_state_free(st);
-                st = sm_evals_state(e, bestp);
-                pl = sm_cost_state_placement(st);
-                cost = best;
-                occ_fill(pl, n, S, cores, load, slot, pos, &over);
-            }
-            for (int k = 0; k < kick_size && e->n < stop; k++) {
-                int i = sm_prng_below(prng, n), own = pl[i];
+    while (!k.over && e->n < stop) {
+        if (stuck >= (long)SM_RL_KICK_AFTER * n) {
+            /* a local minimum (no improvement in SM_RL_KICK_AFTER·n tries): back to the best when worse, then kick */
+            if (k.cost > k.best) walk_to_best(&k);
+            for (int q = 0; q < SM_RL_KICK_SIZE && e->n < stop; q++) {
+                int i = sm_prng_below(prng, n), own = k.pl[i], j;
                 int x = own % w - 2 + sm_prng_below(prng, 5), y = own / w - 2 + sm_prng_below(prng, 5);
-                if (x < 0 || x >= bw || y < 0 || y >= rows || y * w + x >= u || y * w + x == own) continue;
-                int c = y * w + x, r = sm_prng_below(prng, S), j = r < load[c] ? slot[c * S + r] : -1;
-                if (j >= 0 && adj.cls[j] == adj.cls[i]) continue; /* interchangeable: no change */
-                double cn = j >= 0 ? sm_cost_delta_swap(st, i, j, NULL) : sm_cost_delta_move(st, i, c, NULL);
-                sm_evals_count(e, cn);
-                if (cn >= 0.5 * SM_COST_INFEASIBLE_PENALTY && cost < 0.5 * SM_COST_INFEASIBLE_PENALTY) continue;
-                cost = j >= 0 ? sm_cost_apply_swap(st, i, j) : sm_cost_apply_move(st, i, c);
-                occ_apply(load, slot, pos, S, i, own, c, j);
+                if (x < 0 || x >= k.bw || y < 0 || y >= k.rows || y * w + x >= k.u || y * w + x == own) continue;
+                int c = y * w + x;
+                if (!walk_slot(&k, i, c, prng, &j)) continue;
+                double cn = walk_delta(&k, i, c, j);
+                if (cn >= 0.5 * SM_COST_INFEASIBLE_PENALTY && k.cost < 0.5 * SM_COST_INFEASIBLE_PENALTY) continue;
+                walk_apply(&k, i, c, j);
             }
             stuck = 0, radius = 1, since = 0;
             continue;
         }
-        int i = sm_prng_below(prng, n), own = pl[i], cx = own % w, cy = own / w;
-        if (sm_prng_below(prng, 2)) {
-            double sx = 0, sy = 0, sb = 0;
-            for (int k = adj.row[i]; k < adj.row[i + 1]; k++) {
-                int c = pl[adj.col[k]];
-                sx += adj.w[k] * (c % w), sy += adj.w[k] * (c / w), sb += adj.w[k];
-            }
-            if (sb > 0) cx = (int)floor(sx / sb + 0.5), cy = (int)floor(sy / sb + 0.5);
-        }
-        int x = cx - radius + sm_prng_below(prng, 2 * radius + 1), y = cy - radius + sm_prng_below(prng, 2 * radius + 1);
-        x = x < 0 ? 0 : x >= bw ? bw - 1 : x;
-        y = y < 0 ? 0 : y >= rows ? rows - 1 : y;
-        int c = y * w + x;
-        if (c >= u || c == own) { since++; continue; } /* no evaluation */
-        int r = sm_prng_below(prng, S), j = r < load[c] ? slot[c * S + r] : -1;
-        if (j >= 0 && adj.cls[j] == adj.cls[i]) { since++; continue; } /* interchangeable: no evaluation */
-        double cn = j >= 0 ? sm_cost_delta_swap(st, i, j, NULL) : sm_cost_delta_move(st, i, c, NULL);
-        sm_evals_count(e, cn);
+        int i = sm_prng_below(prng, n), c, j;
+        int toward = sm_prng_below(prng, 2);
+        if (!walk_propose(&k, i, toward, radius, prng, &c, &j)) { since++; continue; } /* no evaluation */
+        double cn = walk_delta(&k, i, c, j);
         stuck++;
-        if (cn <= cost) {
-            int improved = cn < cost - 1e-12 * fmax(1.0, fabs(cost));
-            cost = j >= 0 ? sm_cost_apply_swap(st, i, j) : sm_cost_apply_move(st, i, c);
-            occ_apply(load, slot, pos, S, i, own, c, j);
+        if (cn <= k.cost) {
+            int improved = cn < k.cost - 1e-12 * fmax(1.0, fabs(k.cost));
+            walk_apply(&k, i, c, j);
             if (improved) radius = 1, since = 0, stuck = 0;
-            if (cost < best - 1e-12 * fmax(1.0, fabs(best))) best = cost, memcpy(bestp, pl, sizeof *bestp * (size_t)n);
-            else if (cost <= best) memcpy(bestp, pl, sizeof *bestp * (size_t)n), best = cost;
+            walk_note_best(&k);
         }
-        if (++since >= n) since = 0, radius = radius < rmax ? radius + 1 : 1;
+        if (++since >= n) since = 0, radius = radius < k.rmax ? radius + 1 : 1;
     }
-    walk_end(lc_core, n, st, &adj, load, slot, pos, bestp, over);
+    walk_end(&k, lc_core);
     return e->n - start;
 }
 
@@ -288,62 +336,36 @@ long sm_rl_swap_search(sm_evals *e, int32_t *lc_core, long budget, uint64_t *prn
 #define SM_RL_ANNEAL_TEND 0.001  /* final temperature / T0 */
 #define SM_RL_TARGET_ACCEPT 0.44 /* the range limiter aims at this acceptance rate (sa's) */
 long sm_rl_descend_anneal(sm_evals *e, int32_t *lc_core, long budget, uint64_t *prng) {
-    const sm_place_problem *p = e->p;
-    const int n = p->g->n, u = sm_place_usable(p), S = sm_place_slots(p), w = p->mesh->mesh_w;
-    const int rows = (u + w - 1) / w, bw = u < w ? u : w, rmax = bw > rows ? bw : rows;
-    if (budget > sm_evals_left(e)) budget = sm_evals_left(e);
-    if (n < 2 || u < 2 || budget <= 0) return 0;
+    rl_walk k;
+    if (!walk_begin(&k, e, lc_core, &budget)) return 0;
     const long start = e->n, stop = e->n + budget;
-    rl_adj adj;
-    int *load, *slot, *pos, over;
-    int32_t *bestp;
-    sm_cost_state *st = walk_begin(e, lc_core, &adj, &load, &slot, &pos, &bestp, &over);
-    double cost = sm_cost_state_figures(st)->cost, best = cost;
-    const int32_t *pl = sm_cost_state_placement(st);
-    double radius = rmax, sup = 0, T0 = 0, T = 0;
+    const int n = k.n;
+    double radius = k.rmax, sup = 0, T0 = 0, T = 0;
     long nup = 0, stuck = 0, tried = 0, acc = 0, t_start = 0;
-    while (!over && e->n < stop) {
+    while (!k.over && e->n < stop) {
         if (T0 == 0 && stuck >= (long)SM_RL_STALL * n && nup > 0 && stop - e->n > 2L * n) {
             T0 = T = -(sup / nup) / log(SM_RL_ANNEAL_P0); /* stalled: anneal from here */
             t_start = e->n;
         }
-        int i = sm_prng_below(prng, n), own = pl[i], cx = own % w, cy = own / w;
-        if (sm_prng_uniform(prng) < 0.5) {
-            double sx = 0, sy = 0, sb = 0;
-            for (int q = adj.row[i]; q < adj.row[i + 1]; q++) {
-                int c = pl[adj.col[q]];
-                sx += adj.w[q] * (c % w), sy += adj.w[q] * (c / w), sb += adj.w[q];
-            }
-            if (sb > 0) cx = (int)floor(sx / sb + 0.5), cy = (int)floor(sy / sb + 0.5);
-        }
-        int r = (int)radius;
-        int x = cx - r + sm_prng_below(prng, 2 * r + 1), y = cy - r + sm_prng_below(prng, 2 * r + 1);
-        x = x < 0 ? 0 : x >= bw ? bw - 1 : x;
-        y = y < 0 ? 0 : y >= rows ? rows - 1 : y;
-        int c = y * w + x;
-        if (c >= u || c == own) continue; /* no evaluation */
-        int sl = sm_prng_below(prng, S), j = sl < load[c] ? slot[c * S + sl] : -1;
-        if (j >= 0 && adj.cls[j] == adj.cls[i]) continue; /* interchangeable: no evaluation */
-        double cn = j >= 0 ? sm_cost_delta_swap(st, i, j, NULL) : sm_cost_delta_move(st, i, c, NULL);
-        sm_evals_count(e, cn);
-        double d = cn - cost;
+        int i = sm_prng_below(prng, n), c, j;
+        int toward = sm_prng_uniform(prng) < 0.5;
+        if (!walk_propose(&k, i, toward, (int)radius, prng, &c, &j)) continue; /* no evaluation */
+        double d = walk_delta(&k, i, c, j) - k.cost;
         int feasible_step = d < 0.5 * SM_COST_INFEASIBLE_PENALTY;
         if (T0 == 0 && d > 0 && feasible_step) sup += d, nup++;
         tried++, stuck++;
         if (d <= 0 || (T > 0 && feasible_step && sm_prng_uniform(prng) < exp(-d / T))) {
             acc++;
-            cost = j >= 0 ? sm_cost_apply_swap(st, i, j) : sm_cost_apply_move(st, i, c);
-            occ_apply(load, slot, pos, S, i, own, c, j);
-            if (cost < best - 1e-12 * fmax(1.0, fabs(best))) stuck = 0;
-            if (cost <= best) best = cost, memcpy(bestp, pl, sizeof *bestp * (size_t)n);
+            walk_apply(&k, i, c, j);
+            if (walk_note_best(&k)) stuck = 0;
         }
         if (tried >= n) {
             radius *= 1 - SM_RL_TARGET_ACCEPT + (double)acc / tried;
-            radius = radius < 1 ? 1 : radius > rmax ? rmax : radius;
+            radius = radius < 1 ? 1 : radius > k.rmax ? k.rmax : radius;
             if (T0 > 0) T = T0 * pow(SM_RL_ANNEAL_TEND, (double)(e->n - t_start) / (double)(stop - t_start));
             tried = acc = 0;
         }
     }
-    walk_end(lc_core, n, st, &adj, load, slot, pos, bestp, over);
+    walk_end(&k, lc_core);
     return e->n - start;
 }

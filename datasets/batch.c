@@ -104,7 +104,7 @@ int sm_gather_batch(const sm_dataset *d, const int32_t *order, int start, int B,
         for (int b = 0; b < count; b++) {
             int i = order ? order[start + b] : start + b;
             if (d->bytes)
-                for (int j = 0; j < dim; j++) x[(size_t)b * dim + j] = d->bytes[(size_t)i * dim + j] / 255.0f;
+                for (int j = 0; j < dim; j++) x[(size_t)b * dim + j] = sm_dataset_value(d, i, j);
             else
                 memcpy(x + (size_t)b * dim, d->x + (size_t)i * dim, (size_t)dim * sizeof(float));
             y[b] = d->y[i];

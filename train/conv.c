@@ -146,13 +146,28 @@ static int direct(const sm_conv_shape *s) {
 /* Elements of a wide plane that every tap can read within the input plane. */
 static int wide_span(const sm_conv_shape *s) { return s->Ho * s->W - (s->k - 1); }
 
+/* wide [i0, i0 + 16) = Σ over taps (c, ky, kx ascending) of w[m, c, ky, kx] ·
+ * the input of row x [C,H,W] the tap reads. */
+static inline __attribute__((always_inline)) void taps16(float *restrict wide, const float *restrict x,
+                                                          const float *restrict wm, const sm_conv_shape *s, int i0) {
+    const int HW = s->H * s->W;
+    v16f acc = {0};
+    for (int c = 0; c < s->C; c++)
+        for (int ky = 0; ky < s->k; ky++)
+            for (int kx = 0; kx < s->k; kx++) {
+                v16f v;
+                memcpy(&v, x + (size_t)c * HW + ky * s->W + kx + i0, sizeof v);
+                acc += wm[(c * s->k + ky) * s->k + kx] * v;
+            }
+    memcpy(wide + i0, &acc, sizeof acc);
+}
+
 /* wide [Ho·W] (the first wide_span used) = Σ over taps of w[m, c, ky, kx] · the
- * input of row x [C,H,W] the tap reads, no bias. */
+ * input of row x [C,H,W] the tap reads, no bias; every output summed in the
+ * same order, whichever of the loops below computes it. */
 static inline __attribute__((always_inline)) void direct_plane(float *restrict wide, const float *restrict x,
                                                                 const float *restrict wm, const sm_conv_shape *s) {
     const int n = wide_span(s), HW = s->H * s->W;
-    /* sixteen outputs at a time through every tap, their sums held in one vector
-     * (GCC's vector extension: elementwise IEEE operations in every clone) */
     int i0 = 0;
     for (; i0 + 64 <= n; i0 += 64) { /* four independent sums at once: the adds overlap */
         v16f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
@@ -169,27 +184,9 @@ static inline __attribute__((always_inline)) void direct_plane(float *restrict w
         memcpy(wide + i0, &a0, sizeof a0), memcpy(wide + i0 + 16, &a1, sizeof a1);
         memcpy(wide + i0 + 32, &a2, sizeof a2), memcpy(wide + i0 + 48, &a3, sizeof a3);
     }
-    for (; i0 + 16 <= n; i0 += 16) {
-        v16f acc = {0};
-        for (int c = 0; c < s->C; c++)
-            for (int ky = 0; ky < s->k; ky++)
-                for (int kx = 0; kx < s->k; kx++) {
-                    v16f v;
-                    memcpy(&v, x + (size_t)c * HW + ky * s->W + kx + i0, sizeof v);
-                    acc += wm[(c * s->k + ky) * s->k + kx] * v;
-                }
-        memcpy(wide + i0, &acc, sizeof acc);
-    }
+    for (; i0 + 16 <= n; i0 += 16) taps16(wide, x, wm, s, i0);
     if (i0 < n && n >= 16) { /* the last few: the 16 ending at n again (the same sums, the same bits) */
-        v16f acc = {0};
-        for (int c = 0; c < s->C; c++)
-            for (int ky = 0; ky < s->k; ky++)
-                for (int kx = 0; kx < s->k; kx++) {
-                    v16f v;
-                    memcpy(&v, x + (size_t)c * HW + ky * s->W + kx + n - 16, sizeof v);
-                    acc += wm[(c * s->k + ky) * s->k + kx] * v;
-                }
-        memcpy(wide + n - 16, &acc, sizeof acc);
+        taps16(wide, x, wm, s, n - 16);
     } else {
         for (int i = i0; i < n; i++) { /* a plane under 16 wide: one at a time, the same order */
             float acc = 0.0f;
@@ -336,28 +333,6 @@ void sm_conv_bias_grad(float *db, sm_conv_grad g, const sm_conv_shape *s, int R)
     }
 }
 
-/* 2x2 max pooling of one plane v (rows ld apart; positions counted Wo to a
- * row) (+ bias, as sm_conv_forward adds it) into out, idx [Hp, Wp]: strict '>'
- * in row-major window order keeps the first maximum; selects instead of
- * branches. */
-static inline __attribute__((always_inline)) void pool2_row_pairs(float *restrict out, int32_t *restrict idx,
-                                                                   const float *restrict v, int ld, float bias,
-                                                                   int Hp, int Wp, int Wo) {
-    for (int py = 0; py < Hp; py++) {
-        const float *r0 = v + (size_t)2 * py * ld, *r1 = r0 + ld; /* v's rows are ld apart */
-        const int32_t base = 2 * py * Wo;
-        for (int px = 0; px < Wp; px++) {
-            float best = r0[2 * px] + bias, x;
-            int32_t at = base + 2 * px;
-            x = r0[2 * px + 1] + bias, at = x > best ? base + 2 * px + 1 : at, best = x > best ? x : best;
-            x = r1[2 * px] + bias, at = x > best ? base + Wo + 2 * px : at, best = x > best ? x : best;
-            x = r1[2 * px + 1] + bias, at = x > best ? base + Wo + 2 * px + 1 : at, best = x > best ? x : best;
-            out[py * Wp + px] = best;
-            idx[py * Wp + px] = at;
-        }
-    }
-}
-
 SM_VECTOR_CLONES
 void sm_conv_forward_maxpool(float *out, int32_t *idx, const float *in, const float *w, const float *b,
                              const sm_conv_shape *s, int p, int R, float *work) {
@@ -377,27 +352,8 @@ void sm_conv_forward_maxpool(float *out, int32_t *idx, const float *in, const fl
                     direct_plane(c.prod, in + (size_t)(c.r0 + r) * n_in, w + (size_t)m * CK, s);
                     v = c.prod, ld = s->W;
                 }
-                const float bias = b ? b[m] : 0.0f;
                 const size_t q0 = ((size_t)(c.r0 + r) * s->Mc + m) * HpWp;
-                if (p == 2) { /* the usual case, branch-free (as sm_maxpool_forward's) */
-                    pool2_row_pairs(out + q0, idx + q0, v, ld, bias, Hp, Wp, s->Wo);
-                    continue;
-                }
-                for (int py = 0; py < Hp; py++)
-                    for (int px = 0; px < Wp; px++) {
-                        /* the window's op outputs (+ bias, as sm_conv_forward writes them) in
-                         * row-major order; strict '>' keeps the FIRST maximum (sm_maxpool_forward) */
-                        int at = py * p * s->Wo + px * p;
-                        float best = v[py * p * ld + px * p] + bias;
-                        for (int dy = 0; dy < p; dy++)
-                            for (int dx = 0; dx < p; dx++) {
-                                const int pos = (py * p + dy) * s->Wo + px * p + dx;
-                                const float x = v[(py * p + dy) * ld + px * p + dx] + bias;
-                                if (x > best) best = x, at = pos;
-                            }
-                        out[q0 + (size_t)py * Wp + px] = best;
-                        idx[q0 + (size_t)py * Wp + px] = at;
-                    }
+                sm_maxpool_plane(out + q0, idx + q0, v, ld, s->Wo, Hp, Wp, p, 1, b ? b[m] : 0.0f);
             }
     }
 }

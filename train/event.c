@@ -22,8 +22,10 @@
  *   E2  the result equals the dense kernel's up to the order of the float sum:
  *       |event − dense| ≤ 1e-6 · Σ|terms| per element (in practice a few ulps),
  *       and bit for bit when every partial sum is exact.
- *   E3  the bias gradient is computed by the same function as the dense path's
- *       (sm_bias_grad_rows / sm_conv_bias_grad): bit-identical.
+ *   E3  the bias gradient is bit for bit the dense path's: the dense kernel
+ *       calls the same function (sm_bias_grad_rows); the conv kernel sums the
+ *       output gradient it spreads anyway, in sm_conv_bias_grad's chunks of
+ *       rows and order of positions.
  */
 #include "sm_kernels.h"
 

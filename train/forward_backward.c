@@ -58,12 +58,7 @@ static op_input op_input_of(sm_model *m, const sm_layer *L, const sm_lc_io *io, 
     }
     in.events = (double)sm_spikes_count(in.bits, R, L->n_in) <= SM_EVENT_MAX_DENSITY * (double)R * L->n_in;
     if (!in.events && !in.x) { /* dense spikes given as bits: rare, so its buffer is made on first use */
-        if (!m->in_floats) {
-            size_t widest = 1;
-            for (int l = 0; l < m->n_layers; l++)
-                if ((size_t)m->layers[l].n_in > widest) widest = (size_t)m->layers[l].n_in;
-            m->in_floats = sm_falloc((size_t)m->T * m->scratch_batch * widest);
-        }
+        if (!m->in_floats) m->in_floats = sm_falloc((size_t)m->T * m->scratch_batch * sm_model_widest_layer(m));
         sm_spikes_unpack(m->in_floats, in.bits, R, L->n_in);
         in.x = m->in_floats;
     }
@@ -76,35 +71,31 @@ const float *sm_lc_current_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io) 
     const float *w = io->param, *b = io->param + lc->n_weight;
     float *cur = m->scratch[0], *pooled = io->cur ? io->cur : m->scratch[1];
 
-    if (!io->cur_ready) {
-        const op_input in = op_input_of(m, L, io, R);
-        int pooled_already = 0;
-        if (L->kind == SM_LAYER_DENSE) {
-            /* without pooling the op writes the current straight where it is kept */
-            if (L->pool == SM_POOL_NONE) cur = pooled;
-            if (in.events) sm_dense_forward_spikes(cur, in.bits, w, b, R, L->fan_in, rows, m->event_work);
-            else sm_dense_forward(cur, in.x, w, b, R, L->fan_in, rows);
-        } else {
-            sm_conv_shape s;
-            sm_conv_shape_init(&s, L->in_c, L->in_h, L->in_w, rows, L->kernel, L->stride, L->padding);
-            if (L->pool == SM_POOL_MAX) { /* op and pooling in one pass: the same bits */
-                if (in.events)
-                    sm_conv_forward_spikes_maxpool(pooled, io->pool_idx, in.bits, w, b, &s, L->pool_size, R,
-                                                   m->event_work);
-                else
-                    sm_conv_forward_maxpool(pooled, io->pool_idx, in.x, w, b, &s, L->pool_size, R, m->conv_work);
-                pooled_already = 1;
-            } else {
-                if (L->pool == SM_POOL_NONE) cur = pooled;
-                if (in.events) sm_conv_forward_spikes(cur, in.bits, w, b, &s, R, m->event_work);
-                else sm_conv_forward(cur, in.x, w, b, &s, R, m->conv_work);
-            }
+    if (io->cur_ready) return pooled;
+    const op_input in = op_input_of(m, L, io, R);
+    if (L->kind == SM_LAYER_CONV2D) {
+        sm_conv_shape s;
+        sm_conv_shape_init(&s, L->in_c, L->in_h, L->in_w, rows, L->kernel, L->stride, L->padding);
+        if (L->pool == SM_POOL_MAX) { /* op and pooling in one pass: the same bits */
+            if (in.events)
+                sm_conv_forward_spikes_maxpool(pooled, io->pool_idx, in.bits, w, b, &s, L->pool_size, R,
+                                               m->event_work);
+            else
+                sm_conv_forward_maxpool(pooled, io->pool_idx, in.x, w, b, &s, L->pool_size, R, m->conv_work);
+            return pooled;
         }
-        if (!pooled_already && L->pool == SM_POOL_MAX)
-            sm_maxpool_forward(pooled, io->pool_idx, cur, R, rows, L->conv_h, L->conv_w, L->pool_size);
-        else if (!pooled_already && L->pool == SM_POOL_AVG)
-            sm_avgpool_forward(pooled, cur, R, rows, L->conv_h, L->conv_w, L->pool_size);
+        if (L->pool == SM_POOL_NONE) cur = pooled; /* the op writes the current where it is kept */
+        if (in.events) sm_conv_forward_spikes(cur, in.bits, w, b, &s, R, m->event_work);
+        else sm_conv_forward(cur, in.x, w, b, &s, R, m->conv_work);
+    } else {
+        if (L->pool == SM_POOL_NONE) cur = pooled;
+        if (in.events) sm_dense_forward_spikes(cur, in.bits, w, b, R, L->fan_in, rows, m->event_work);
+        else sm_dense_forward(cur, in.x, w, b, R, L->fan_in, rows);
     }
+    if (L->pool == SM_POOL_MAX)
+        sm_maxpool_forward(pooled, io->pool_idx, cur, R, rows, L->conv_h, L->conv_w, L->pool_size);
+    else if (L->pool == SM_POOL_AVG)
+        sm_avgpool_forward(pooled, cur, R, rows, L->conv_h, L->conv_w, L->pool_size);
     return pooled;
 }
 

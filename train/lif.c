@@ -21,16 +21,22 @@
 #define M_PI 3.14159265358979323846
 #endif
 
-/* Inlined into every vector clone of the loops below (a call into the
- * baseline function from a clone cannot be inlined). */
-static inline __attribute__((always_inline)) float surrogate(const sm_lif_params *p, float u) {
-    float x = u - p->threshold;
-    if (p->surrogate == SM_SURROGATE_ATAN) {
-        float z = (float)M_PI * 0.5f * p->alpha * x;
-        return 0.5f * p->alpha / (1.0f + z * z);
-    }
-    float d = 1.0f + p->slope * fabsf(x);
+/* The two surrogate derivatives at x = U − θ. Inlined into every vector clone
+ * of the loops below (a call into the baseline function from a clone cannot
+ * be inlined); sm_lif_backward_recompute calls them in a loop per kind, so
+ * that the choice of kind is not made per element. */
+static inline __attribute__((always_inline)) float atan_grad(float k, float half, float x) {
+    const float z = k * x; /* k = π/2 · α, half = α/2 */
+    return half / (1.0f + z * z);
+}
+static inline __attribute__((always_inline)) float fast_sigmoid_grad(float slope, float x) {
+    const float d = 1.0f + slope * fabsf(x);
     return 1.0f / (d * d);
+}
+static inline __attribute__((always_inline)) float surrogate(const sm_lif_params *p, float u) {
+    const float x = u - p->threshold;
+    if (p->surrogate == SM_SURROGATE_ATAN) return atan_grad((float)M_PI * 0.5f * p->alpha, 0.5f * p->alpha, x);
+    return fast_sigmoid_grad(p->slope, x);
 }
 
 float sm_surrogate_grad(const sm_lif_params *p, float u) { return surrogate(p, u); }
@@ -166,16 +172,10 @@ void sm_lif_backward_recompute(float *dcur, const float *dspk, const float *dmem
             const float *restrict Up = t ? work + (size_t)(t - 1) * SM_LIF_CHUNK : NULL;
             if (!dS) {
                 for (size_t j = 0; j < n; j++) D[j] = 0.0f;
-            } else if (atan_kind) { /* surrogate(): z = (π/2 · α) · x, (α/2) / (1 + z²) */
-                for (size_t j = 0; j < n; j++) {
-                    float z = k * (U[j] - thr);
-                    D[j] = dS[j] * (half / (1.0f + z * z));
-                }
+            } else if (atan_kind) { /* surrogate(), one kind per loop */
+                for (size_t j = 0; j < n; j++) D[j] = dS[j] * atan_grad(k, half, U[j] - thr);
             } else {
-                for (size_t j = 0; j < n; j++) {
-                    float d = 1.0f + slope * fabsf(U[j] - thr);
-                    D[j] = dS[j] * (1.0f / (d * d));
-                }
+                for (size_t j = 0; j < n; j++) D[j] = dS[j] * fast_sigmoid_grad(slope, U[j] - thr);
             }
             if (dM)
                 for (size_t j = 0; j < n; j++) D[j] += dM[j];

@@ -85,6 +85,15 @@ static void free_buffers(sm_model *m) {
     m->max_batch = 0;
 }
 
+size_t sm_model_widest_layer(const sm_model *m) {
+    size_t widest = 1;
+    for (int l = 0; l < m->n_layers; l++) {
+        if ((size_t)m->layers[l].n_in > widest) widest = (size_t)m->layers[l].n_in;
+        if ((size_t)m->layers[l].n_out > widest) widest = (size_t)m->layers[l].n_out;
+    }
+    return widest;
+}
+
 void sm_model_reserve_scratch(sm_model *m, int max_batch) {
     if (max_batch <= m->scratch_batch) return;
     free_scratch(m);
@@ -130,11 +139,7 @@ void sm_model_reserve_scratch(sm_model *m, int max_batch) {
     m->conv_work = sm_falloc(conv_work ? conv_work : 1);
     m->conv_work_floats = conv_work;
     m->event_work = sm_falloc(event_work);
-    size_t widest = 1;
-    for (int l = 0; l < m->n_layers; l++) {
-        if ((size_t)m->layers[l].n_in > widest) widest = (size_t)m->layers[l].n_in;
-        if ((size_t)m->layers[l].n_out > widest) widest = (size_t)m->layers[l].n_out;
-    }
+    const size_t widest = sm_model_widest_layer(m);
     m->in_bits = sm_xcalloc(TB * (size_t)sm_spike_words((int)widest), sizeof(uint64_t));
     m->in_floats = NULL; /* only when spikes go to the dense kernels (forward_backward.c) */
     size_t out_block = 1;

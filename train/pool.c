@@ -8,41 +8,8 @@
 SM_VECTOR_CLONES
 void sm_maxpool_forward(float *out, int32_t *idx, const float *in, int R, int Ch, int H, int W, int p) {
     const int Ho = H / p, Wo = W / p;
-    for (size_t plane = 0; plane < (size_t)R * Ch; plane++) {
-        const float *src = in + plane * H * W;
-        float *o = out + plane * Ho * Wo;
-        int32_t *ix = idx + plane * Ho * Wo;
-        if (p == 2) { /* the usual case, branch-free: the same first maximum */
-            for (int oy = 0; oy < Ho; oy++) {
-                const float *r0 = src + (size_t)2 * oy * W, *r1 = r0 + W;
-                const int32_t base = 2 * oy * W;
-                for (int ox = 0; ox < Wo; ox++) {
-                    float v = r0[2 * ox];
-                    int32_t at = base + 2 * ox;
-                    float b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
-                    at = b > v ? base + 2 * ox + 1 : at, v = b > v ? b : v;
-                    at = c > v ? base + W + 2 * ox : at, v = c > v ? c : v;
-                    at = d > v ? base + W + 2 * ox + 1 : at, v = d > v ? d : v;
-                    o[oy * Wo + ox] = v;
-                    ix[oy * Wo + ox] = at;
-                }
-            }
-            continue;
-        }
-        for (int oy = 0; oy < Ho; oy++)
-            for (int ox = 0; ox < Wo; ox++) {
-                int best = (oy * p) * W + ox * p;
-                float v = src[best];
-                /* row-major scan with strict '>' keeps the FIRST maximum */
-                for (int dy = 0; dy < p; dy++)
-                    for (int dx = 0; dx < p; dx++) {
-                        int at = (oy * p + dy) * W + ox * p + dx;
-                        if (src[at] > v) { v = src[at]; best = at; }
-                    }
-                o[oy * Wo + ox] = v;
-                ix[oy * Wo + ox] = best;
-            }
-    }
+    for (size_t plane = 0; plane < (size_t)R * Ch; plane++)
+        sm_maxpool_plane(out + plane * Ho * Wo, idx + plane * Ho * Wo, in + plane * H * W, W, W, Ho, Wo, p, 0, 0.0f);
 }
 
 void sm_maxpool_backward(float *din, const float *dout, const int32_t *idx,

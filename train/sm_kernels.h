@@ -150,6 +150,48 @@ void sm_conv_backward_input_pooled(float *din, sm_conv_grad g, const float *w, c
  * the offset (within its H*W plane) of the FIRST maximum in row-major order,
  * which is where the backward pass sends the gradient (PyTorch's rule). */
 void sm_maxpool_forward(float *out, int32_t *idx, const float *in, int R, int Ch, int H, int W, int p);
+/* Max pooling of one plane, the loop every max-pooling kernel shares
+ * (sm_maxpool_forward; the fused conv kernels, which add their bias here as
+ * sm_conv_forward adds it, when add_bias): v's rows are ld floats apart and
+ * positions in idx [Hp,Wp] count `width` to a row. Strict '>' in row-major
+ * window order keeps the first maximum; 2x2 windows use selects, no branches.
+ * Inlined, so add_bias and p == 2 are decided where it is called. */
+static inline __attribute__((always_inline)) void sm_maxpool_plane(float *restrict out, int32_t *restrict idx,
+                                                                    const float *restrict v, int ld, int width,
+                                                                    int Hp, int Wp, int p, int add_bias, float bias) {
+    if (p == 2) {
+        for (int py = 0; py < Hp; py++) {
+            const float *r0 = v + (size_t)2 * py * ld, *r1 = r0 + ld;
+            const int32_t base = 2 * py * width;
+            for (int px = 0; px < Wp; px++) {
+                float best = add_bias ? r0[2 * px] + bias : r0[2 * px], x;
+                int32_t at = base + 2 * px;
+                x = add_bias ? r0[2 * px + 1] + bias : r0[2 * px + 1];
+                at = x > best ? base + 2 * px + 1 : at, best = x > best ? x : best;
+                x = add_bias ? r1[2 * px] + bias : r1[2 * px];
+                at = x > best ? base + width + 2 * px : at, best = x > best ? x : best;
+                x = add_bias ? r1[2 * px + 1] + bias : r1[2 * px + 1];
+                at = x > best ? base + width + 2 * px + 1 : at, best = x > best ? x : best;
+                out[py * Wp + px] = best;
+                idx[py * Wp + px] = at;
+            }
+        }
+        return;
+    }
+    for (int py = 0; py < Hp; py++)
+        for (int px = 0; px < Wp; px++) {
+            int32_t at = py * p * width + px * p;
+            float best = add_bias ? v[(size_t)py * p * ld + px * p] + bias : v[(size_t)py * p * ld + px * p];
+            for (int dy = 0; dy < p; dy++)
+                for (int dx = 0; dx < p; dx++) {
+                    const float *e = v + (size_t)(py * p + dy) * ld + px * p + dx;
+                    const float x = add_bias ? *e + bias : *e;
+                    if (x > best) best = x, at = (py * p + dy) * width + px * p + dx;
+                }
+            out[py * Wp + px] = best;
+            idx[py * Wp + px] = at;
+        }
+}
 /* din [R,Ch,H,W] += scatter of dout by idx */
 void sm_maxpool_backward(float *din, const float *dout, const int32_t *idx,
                          int R, int Ch, int H, int W, int p);

@@ -187,6 +187,9 @@ void sm_model_reserve(sm_model *m, int max_batch);
 /* Resize only the kernels' scratch (what sm_lc_forward_io / sm_lc_backward_io
  * need): for executors that keep neuron state and activations themselves. */
 void sm_model_reserve_scratch(sm_model *m, int max_batch);
+/* The most neurons any layer takes in or gives out (at least 1): the width of
+ * the scratch that holds a whole layer's input or output. */
+size_t sm_model_widest_layer(const sm_model *m);
 /* Is layer 0's input the same at every step (direct encoder on static images)?
  * Then its current is computed once per sample. Event data (shd) never is. */
 int sm_model_static_input(const sm_model *m);

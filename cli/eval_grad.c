@@ -36,6 +36,8 @@ int sm_cmd_eval(int argc, char **argv) {
     if (!o.checkpoint) rc = sm_error("missing --checkpoint CKPT\n%s", EVAL_USAGE);
     if (!rc) rc = sm_cli_one_rank("eval");
     if (!rc) rc = sm_cli_setup(&o, &cfg, &m);
+    char why[256];
+    if (!rc) sm_cli_set_threads(&m, why, sizeof why);
     if (!rc) rc = sm_checkpoint_load(&m, o.checkpoint, 0, NULL);
     if (!rc) rc = sm_cli_load_data(&m, NULL, &test); /* only the test set is needed */
     if (!rc) {
@@ -66,6 +68,8 @@ int sm_cmd_grad(int argc, char **argv) {
         rc = sm_error("grad needs --checkpoint, --batch and --out\n%s", GRAD_USAGE);
     if (!rc) rc = sm_cli_one_rank("grad");
     if (!rc) rc = sm_cli_setup(&o, &cfg, &m);
+    char why[256];
+    if (!rc) sm_cli_set_threads(&m, why, sizeof why);
     if (!rc) rc = sm_checkpoint_load(&m, o.checkpoint, 0, NULL);
     if (!rc) rc = sm_batch_load(&m, o.batch, &x, &y, &B, &spikes);
     if (!rc) {

@@ -32,7 +32,8 @@ int main(int argc, char **argv) {
         if (rc > 0) fprintf(stderr, "spikemesh bench: %s\n", sm_errmsg());
         return rc < 0 ? 0 : rc;
     }
-    MPI_Init(&argc, &argv);
+    int provided; /* the kernels' worker threads never call MPI (sm_parallel.h) */
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     int rc;
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         if (sm_cli_rank() == 0) fputs(USAGE, argc < 2 ? stderr : stdout);

@@ -1,23 +1,27 @@
-/* threads.c — how many BLAS threads each rank runs (docs/performance.md,
+/* threads.c — how many threads each rank computes with (docs/performance.md,
  * "Threads").
  *
- * spikemesh's own kernels are single-threaded: the cores of a chip are its
- * ranks. OpenBLAS, which computes the dense parts, would by default start a
- * thread per CPU in every rank, and ranks that share CPUs then fight over
- * them. So each rank asks for its share: train.threads when the config sets
- * it; else OPENBLAS_NUM_THREADS when the environment sets it; else, when the
- * rank is bound to some of the node's CPUs (mpirun binds each rank to a core
- * by default), the CPUs it is bound to, and when it may run anywhere, the
- * node's CPUs divided among this job's ranks on the node, at least one.
+ * A rank runs its own kernels on a pool of threads (sm_parallel.h) and the
+ * dense parts on OpenBLAS's; the two never compute at the same time, so both
+ * get the same count. By default OpenBLAS would start a thread per CPU in every
+ * rank, and ranks that share CPUs then fight over them. So each rank takes its
+ * share: train.threads when the config sets it; else OPENBLAS_NUM_THREADS when
+ * the environment sets it; else, when the rank is bound to some of the node's
+ * CPUs (mpirun binds each rank to a core by default), the CPUs it is bound to,
+ * and when it may run anywhere, the node's CPUs divided among this job's ranks
+ * on the node, at least one. The bits of a run do not depend on the count.
  */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <mpi.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "sm_cli.h"
+#include "sm_common.h"
+#include "sm_parallel.h"
 
 void openblas_set_num_threads(int num_threads); /* OpenBLAS (cblas.h declares it too) */
 
@@ -45,6 +49,10 @@ int sm_cli_set_threads(const sm_model *m, char *why, size_t why_size) {
         snprintf(why, why_size, "%s %d of %ld CPUs, %d rank%s on this node", bound ? "bound to" : "may use", cpus,
                  online, here, here == 1 ? "" : "s");
     }
-    openblas_set_num_threads(threads);
-    return threads;
+    openblas_set_num_threads(1); /* inside each of the pool's threads (dense.c) */
+    if (sm_parallel_init(threads)) { /* the pool keeps the threads it could start */
+        snprintf(why + strlen(why), why_size - strlen(why), "; %s", sm_errmsg());
+        sm_error_clear();
+    }
+    return sm_parallel_threads();
 }

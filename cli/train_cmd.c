@@ -305,9 +305,10 @@ int sm_cmd_train(int argc, char **argv) {
               sm_schedule_name(model.pipeline.schedule), model.pipeline.microbatches,
               model.train.batch / model.pipeline.microbatches, comm.size, model.chip.mesh_w,
               model.chip.mesh_h);
-    char why[128];
+    char why[256];
     const int threads = sm_cli_set_threads(&model, why, sizeof why);
-    sm_print0("threads: %d BLAS thread%s per rank (%s)\n", threads, threads == 1 ? "" : "s", why);
+    sm_model_reserve_scratch(&model, model.scratch_batch); /* the kernels' scratch has a part per thread */
+    sm_print0("threads: %d thread%s per rank (%s)\n", threads, threads == 1 ? "" : "s", why);
     const long steps_per_epoch = sm_executor_steps_per_epoch(exec), total_steps = steps_per_epoch * epochs;
     const long batches = train.n / model.train.batch; /* a last partial minibatch is dropped */
     prog = sm_progress_new(stderr, o.quiet);

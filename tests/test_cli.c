@@ -285,7 +285,7 @@ static void test_idx(void **state) {
     write_idx_config(cfg, ti, tl, vi, vl);
     run("train", "-c", cfg, "-q", "--out", out, NULL);
     EXPECT_OUT(0, "epoch 1/1", "12 training and 12 test samples",
-               "threads: 1 BLAS thread per rank (OPENBLAS_NUM_THREADS)"); /* the tests' environment */
+               "threads: 1 thread per rank (OPENBLAS_NUM_THREADS)"); /* the tests' environment */
 
     tpath(bad, "absent-images.idx");
     write_idx_config(cfg, bad, tl, vi, vl);
@@ -871,7 +871,7 @@ static void test_checkpoint_layout(void **state) {
     tpath(dir, "layout-set");
     run("train", "-c", tiny, "-q", "--out", dir, "--set", "train.epochs=1", "--set", "seed=11", "--set",
         "train.threads=2", NULL);
-    EXPECT_OUT(0, "epoch 1/1", "threads: 2 BLAS threads per rank (train.threads)");
+    EXPECT_OUT(0, "epoch 1/1", "threads: 2 threads per rank (train.threads)");
     snprintf(path, sizeof path, "%s/checkpoint.h5", dir);
     f = h5_open(path);
     assert_int_equal(h5_attr_int(f, "/meta", "seed"), 11);
@@ -885,6 +885,33 @@ static void test_checkpoint_layout(void **state) {
     assert_int_equal(v, 1);
     sm_cfg_free(cfg);
     free(text);
+}
+
+/* The thread count changes no bit: a run on 3 threads (more than this
+ * machine's CPUs, and more than some kernels have rows or channels to share)
+ * ends with the checkpoint of a run on one. Two conv layers, so that the
+ * second takes spikes (the event-driven kernels), and dense layers (sgemm and
+ * events). test_parallel checks each kernel alone. */
+static void test_threads_same_bits(void **state) {
+    char cfg[4200], one[4200], three[4200], a[4300], b[4300];
+    tpath(cfg, "threads.yaml");
+    write_text(cfg, "seed: 5\n"
+                    "model:\n  input: [1, 8, 8]\n  time_steps: 5\n  encoder: direct\n  beta: 0.9\n"
+                    "  layers:\n"
+                    "    - {type: conv2d, out: 4, kernel: 3, padding: 1, pool: max, pool_size: 2}\n"
+                    "    - {type: conv2d, out: 6, kernel: 3, padding: 1, pool: max, pool_size: 2}\n"
+                    "    - {type: dense, out: 16}\n    - {type: dense, out: 4}\n"
+                    "train: {epochs: 1, batch: 32, loss: ce_count, optimizer: adam, lr: 2.0e-3}\n"
+                    "data: {source: synthetic, synthetic_train: 128, synthetic_test: 64}\n");
+    tpath(one, "threads-1");
+    tpath(three, "threads-3");
+    run("train", "-c", cfg, "-q", "--out", one, "--set", "train.threads=1", NULL);
+    EXPECT_OUT(0, "epoch 1/1", "threads: 1 thread per rank (train.threads)");
+    run("train", "-c", cfg, "-q", "--out", three, "--set", "train.threads=3", NULL);
+    EXPECT_OUT(0, "epoch 1/1", "threads: 3 threads per rank (train.threads)");
+    snprintf(a, sizeof a, "%s/checkpoint.h5", one);
+    snprintf(b, sizeof b, "%s/checkpoint.h5", three);
+    assert_checkpoints_identical(a, b);
 }
 
 static void test_metrics_layout(void **state) {
@@ -983,6 +1010,7 @@ int main(void) {
         cmocka_unit_test(test_resume_step_lr),
         cmocka_unit_test(test_resume_cosine_lr),
         cmocka_unit_test(test_checkpoint_layout),
+        cmocka_unit_test(test_threads_same_bits),
         cmocka_unit_test(test_metrics_layout),
         cmocka_unit_test(test_eval_matches_metrics),
     };

@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "sm_common.h"
+#include "sm_parallel.h"
 
 /* For every spike n of row `row` (W words), ascending: the body (n is the spike's column). */
 #define FOR_EACH_SPIKE(row, W, n, ...)                                   \
@@ -41,6 +42,19 @@
         for (uint64_t v_ = (row)[w_]; v_; v_ &= v_ - 1) {                \
             const int n = 64 * w_ + __builtin_ctzll(v_);                 \
             __VA_ARGS__;                                                 \
+        }
+
+/* The same for the spikes n of row with e0 <= n < e1. */
+static inline uint64_t bits_between(int w, int e0, int e1) {
+    const int lo = e0 - 64 * w, hi = e1 - 64 * w; /* the range within word w */
+    const uint64_t below_hi = hi >= 64 ? ~0ull : (1ull << hi) - 1, below_lo = lo <= 0 ? 0 : (1ull << lo) - 1;
+    return below_hi & ~below_lo;
+}
+#define FOR_EACH_SPIKE_IN(row, e0, e1, n, ...)                              \
+    for (int w_ = (e0) / 64; 64 * w_ < (e1); w_++)                          \
+        for (uint64_t v_ = (row)[w_] & bits_between(w_, e0, e1); v_; v_ &= v_ - 1) { \
+            const int n = 64 * w_ + __builtin_ctzll(v_);                    \
+            __VA_ARGS__;                                                    \
         }
 
 /* acc [M] += row [M]. */
@@ -62,43 +76,85 @@ static inline __attribute__((always_inline)) void transpose(float *restrict dst,
  * 10-output layer of a classifier that is one AVX-512 add per spike. */
 static int padded(int M) { return (M + 15) & ~15; }
 
+/* Work: wT or dwT [N, Mp], shared; then per thread one row [Mp] (acc or dout). */
 size_t sm_dense_event_work_floats(int N, int M) {
     const size_t Mp = (size_t)padded(M);
-    return (size_t)N * Mp + Mp;
+    return (size_t)N * Mp + (size_t)sm_parallel_threads() * Mp;
 }
 
+typedef struct {
+    float *out, *dw, *db, *wT;  /* out, or dw, db; wT: w (or dw) transposed [N, Mp] */
+    const float *w, *b, *dout;
+    const uint64_t *in;
+    int R, N, M;
+    float *rows;                /* per thread [Mp] */
+} dense_job;
+
+/* Forward, threads split the rows (E1: a row's result is the same whichever
+ * thread computes it). wT is built first, split over its rows n. */
 SM_VECTOR_CLONES
+static void dense_transpose_share(void *v, int t, int nt) {
+    const dense_job *j = v;
+    const int Mp = padded(j->M);
+    size_t n0, n1;
+    sm_parallel_range((size_t)j->N, t, nt, 1, &n0, &n1);
+    for (size_t n = n0; n < n1; n++) {
+        float *row = j->wT + n * Mp;
+        for (int m = 0; m < j->M; m++) row[m] = j->w[(size_t)m * j->N + n];
+        for (int m = j->M; m < Mp; m++) row[m] = 0.0f;
+    }
+}
+SM_VECTOR_CLONES
+static void dense_forward_share(void *v, int t, int nt) {
+    const dense_job *j = v;
+    const int Mp = padded(j->M), W = sm_spike_words(j->N), M = j->M;
+    float *acc = j->rows + (size_t)t * Mp;
+    size_t r0, r1;
+    sm_parallel_range((size_t)j->R, t, nt, 1, &r0, &r1);
+    for (size_t r = r0; r < r1; r++) {
+        for (int m = 0; m < Mp; m++) acc[m] = 0.0f;
+        FOR_EACH_SPIKE(j->in + r * W, W, n, add(acc, j->wT + (size_t)n * Mp, Mp));
+        float *o = j->out + r * M;
+        for (int m = 0; m < M; m++) o[m] = j->b ? acc[m] + j->b[m] : acc[m];
+    }
+}
+
 void sm_dense_forward_spikes(float *out, const uint64_t *in, const float *w, const float *b, int R, int N, int M,
                              float *work) {
-    const int Mp = padded(M), W = sm_spike_words(N);
-    float *wT = work, *acc = work + (size_t)N * Mp;    /* [N,Mp], [Mp] */
-    for (int n = 0; n < N; n++) {
-        float *row = wT + (size_t)n * Mp;
-        for (int m = 0; m < M; m++) row[m] = w[(size_t)m * N + n];
-        for (int m = M; m < Mp; m++) row[m] = 0.0f;
-    }
-    for (int r = 0; r < R; r++) {
-        for (int m = 0; m < Mp; m++) acc[m] = 0.0f;
-        FOR_EACH_SPIKE(in + (size_t)r * W, W, n, add(acc, wT + (size_t)n * Mp, Mp));
-        float *o = out + (size_t)r * M;
-        for (int m = 0; m < M; m++) o[m] = b ? acc[m] + b[m] : acc[m];
-    }
+    dense_job j = {.out = out, .wT = work, .w = w, .b = b, .in = in, .R = R, .N = N, .M = M,
+                   .rows = work + (size_t)N * padded(M)};
+    sm_parallel_run(dense_transpose_share, &j);
+    sm_parallel_run(dense_forward_share, &j);
 }
 
+/* Weight gradient, threads split the inputs n in whole words of spike bits:
+ * each dwT[n, :] is summed by one thread over the rows in order, as with one
+ * thread. Thread 0 also sums the bias gradient. */
 SM_VECTOR_CLONES
-void sm_dense_backward_weight_spikes(float *dw, float *db, const float *dout, const uint64_t *in, int R, int N,
-                                     int M, float *work) {
-    const int Mp = padded(M), W = sm_spike_words(N);
-    float *dwT = work, *d = work + (size_t)N * Mp;     /* [N,Mp]; one row of dout, padded [Mp] */
-    memset(dwT, 0, sizeof(float) * (size_t)N * Mp);
+static void dense_weight_share(void *v, int t, int nt) {
+    const dense_job *j = v;
+    const int Mp = padded(j->M), W = sm_spike_words(j->N), M = j->M, N = j->N;
+    float *d = j->rows + (size_t)t * Mp; /* one row of dout, padded */
+    size_t w0, w1;
+    sm_parallel_range((size_t)W, t, nt, 1, &w0, &w1);
+    const int n0 = 64 * (int)w0, n1 = 64 * (int)w1 < N ? 64 * (int)w1 : N;
+    if (t == 0 && j->db) sm_bias_grad_rows(j->db, j->dout, j->R, M);
+    if (n0 >= n1) return;
+    memset(j->wT + (size_t)n0 * Mp, 0, sizeof(float) * (size_t)(n1 - n0) * Mp);
     for (int m = M; m < Mp; m++) d[m] = 0.0f;
-    for (int r = 0; r < R; r++) {
-        memcpy(d, dout + (size_t)r * M, sizeof(float) * (size_t)M);
-        FOR_EACH_SPIKE(in + (size_t)r * W, W, n, add(dwT + (size_t)n * Mp, d, Mp));
+    for (int r = 0; r < j->R; r++) {
+        memcpy(d, j->dout + (size_t)r * M, sizeof(float) * (size_t)M);
+        FOR_EACH_SPIKE(j->in + (size_t)r * W + w0, (int)(w1 - w0), n, add(j->wT + (size_t)(n0 + n) * Mp, d, Mp));
     }
     for (int m = 0; m < M; m++)
-        for (int n = 0; n < N; n++) dw[(size_t)m * N + n] += dwT[(size_t)n * Mp + m];
-    if (db) sm_bias_grad_rows(db, dout, R, M);
+        for (int n = n0; n < n1; n++) j->dw[(size_t)m * N + n] += j->wT[(size_t)n * Mp + m];
+}
+
+void sm_dense_backward_weight_spikes(float *dw, float *db, const float *dout, const uint64_t *in, int R, int N,
+                                     int M, float *work) {
+    dense_job j = {.dw = dw, .db = db, .wT = work, .dout = dout, .in = in, .R = R, .N = N, .M = M,
+                   .rows = work + (size_t)N * padded(M)};
+    sm_parallel_run(dense_weight_share, &j);
 }
 
 /* ---- conv2d ----------------------------------------------------------------- */
@@ -127,11 +183,6 @@ static inline __attribute__((always_inline)) void add_weights_reversed(float *re
             for (int ky = 0; ky < s->k; ky++)
                 for (int kx = 0; kx < s->k; kx++)
                     dw[(((size_t)m * s->C + c) * s->k + ky) * s->k + kx] += dwR[rev_at(s, m, c, ky, kx)];
-}
-
-size_t sm_conv_event_work_floats(const sm_conv_shape *s) {
-    const size_t CK = (size_t)s->C * s->k * s->k, HoWo = (size_t)s->Ho * s->Wo, HW = (size_t)s->H * s->W;
-    return CK * s->Mc + HoWo * s->Mc + 3 * s->C * HW + 3 * (size_t)s->Mc; /* wR, acc, where[], maxpool's */
 }
 
 /* For an input at (iy, ix): the runs of (tap, output) pairs it feeds. Runs
@@ -196,54 +247,86 @@ static inline __attribute__((always_inline)) void conv_row_spikes(float *restric
     });
 }
 
-/* The work buffer of the conv kernels: wR [CK, Mc], acc [HoWo, Mc], where [C·H·W]. */
+/* The work buffer of the conv kernels: shared wR [CK, Mc] (the weights or
+ * their gradient, reversed), where [C·H·W] and bias [Mc]; then per thread acc
+ * [HoWo, Mc] (one row's output, or output gradient, channels last), and best,
+ * at [Mc] (the fused max pooling's). */
 typedef struct {
-    float *wR, *acc;
+    float *wR, *bias;
     conv_pos *where;
-    float *tail; /* what follows */
+    float *threads;
+    size_t per_thread;
 } conv_work;
+static size_t conv_shared_floats(const sm_conv_shape *s) {
+    return (size_t)s->C * s->k * s->k * s->Mc + sizeof(conv_pos) / sizeof(float) * s->C * s->H * s->W + s->Mc;
+}
+static size_t conv_thread_floats(const sm_conv_shape *s) { return (size_t)s->Ho * s->Wo * s->Mc + 2 * (size_t)s->Mc; }
 static conv_work conv_work_at(float *work, const sm_conv_shape *s) {
     conv_work cw;
-    const size_t CK = (size_t)s->C * s->k * s->k, HoWo = (size_t)s->Ho * s->Wo, n_in = (size_t)s->C * s->H * s->W;
     cw.wR = work;
-    cw.acc = cw.wR + CK * s->Mc;
-    cw.where = (conv_pos *)(cw.acc + HoWo * s->Mc);
-    cw.tail = (float *)(cw.where + n_in);
+    cw.where = (conv_pos *)(cw.wR + (size_t)s->C * s->k * s->k * s->Mc);
+    cw.bias = (float *)(cw.where + (size_t)s->C * s->H * s->W);
+    cw.threads = work + conv_shared_floats(s);
+    cw.per_thread = conv_thread_floats(s);
     return cw;
 }
+static float *conv_acc(const conv_work *cw, int t) { return cw->threads + (size_t)t * cw->per_thread; }
 
+size_t sm_conv_event_work_floats(const sm_conv_shape *s) {
+    return conv_shared_floats(s) + (size_t)sm_parallel_threads() * conv_thread_floats(s);
+}
+
+typedef struct {
+    float *out, *dw, *db;
+    int32_t *idx;
+    const uint64_t *in;
+    sm_conv_grad g;
+    const sm_conv_shape *s;
+    int R, p;
+    conv_work cw;
+} conv_job;
+
+/* The forward kernels split the rows over the threads (E1). */
 SM_VECTOR_CLONES
-void sm_conv_forward_spikes(float *out, const uint64_t *in, const float *w, const float *b, const sm_conv_shape *s,
-                            int R, float *work) {
+static void conv_forward_share(void *v, int t, int nt) {
+    const conv_job *j = v;
+    const sm_conv_shape *s = j->s;
     const int Mc = s->Mc, HoWo = s->Ho * s->Wo, W = sm_spike_words(s->C * s->H * s->W);
-    conv_work cw = conv_work_at(work, s);
-    weights_reversed(cw.wR, w, s);
-    positions(cw.where, s);
-    for (int r = 0; r < R; r++) {
-        conv_row_spikes(cw.acc, in + (size_t)r * W, W, cw.wR, cw.where, s);
-        float *o = out + (size_t)r * Mc * HoWo;
-        for (int m = 0; m < Mc; m++) {
-            const float bias = b ? b[m] : 0.0f;
-            for (int p = 0; p < HoWo; p++) o[(size_t)m * HoWo + p] = cw.acc[(size_t)p * Mc + m] + bias;
-        }
+    float *acc = conv_acc(&j->cw, t);
+    size_t r0, r1;
+    sm_parallel_range((size_t)j->R, t, nt, 1, &r0, &r1);
+    for (size_t r = r0; r < r1; r++) {
+        conv_row_spikes(acc, j->in + r * W, W, j->cw.wR, j->cw.where, s);
+        float *o = j->out + r * Mc * HoWo;
+        for (int m = 0; m < Mc; m++)
+            for (int p = 0; p < HoWo; p++) o[(size_t)m * HoWo + p] = acc[(size_t)p * Mc + m] + j->cw.bias[m];
     }
 }
 
+void sm_conv_forward_spikes(float *out, const uint64_t *in, const float *w, const float *b, const sm_conv_shape *s,
+                            int R, float *work) {
+    conv_job j = {.out = out, .in = in, .s = s, .R = R, .cw = conv_work_at(work, s)};
+    weights_reversed(j.cw.wR, w, s);
+    positions(j.cw.where, s);
+    for (int m = 0; m < s->Mc; m++) j.cw.bias[m] = b ? b[m] : 0.0f;
+    sm_parallel_run(conv_forward_share, &j);
+}
+
 SM_VECTOR_CLONES
-void sm_conv_forward_spikes_maxpool(float *out, int32_t *pidx, const uint64_t *in, const float *w, const float *b,
-                                    const sm_conv_shape *s, int p, int R, float *work) {
-    const int Mc = s->Mc, W = sm_spike_words(s->C * s->H * s->W);
+static void conv_forward_maxpool_share(void *v, int t, int nt) {
+    const conv_job *j = v;
+    const sm_conv_shape *s = j->s;
+    const int Mc = s->Mc, W = sm_spike_words(s->C * s->H * s->W), p = j->p;
     const int Hp = s->Ho / p, Wp = s->Wo / p, HpWp = Hp * Wp;
-    conv_work cw = conv_work_at(work, s);
-    float *best = cw.tail, *bias = best + Mc;          /* [Mc] each */
-    int32_t *at = (int32_t *)(bias + Mc);              /* [Mc] */
-    weights_reversed(cw.wR, w, s);
-    positions(cw.where, s);
-    for (int m = 0; m < Mc; m++) bias[m] = b ? b[m] : 0.0f;
-    for (int r = 0; r < R; r++) {
-        conv_row_spikes(cw.acc, in + (size_t)r * W, W, cw.wR, cw.where, s);
-        float *o = out + (size_t)r * Mc * HpWp;
-        int32_t *oi = pidx + (size_t)r * Mc * HpWp;
+    float *acc = conv_acc(&j->cw, t), *best = acc + (size_t)s->Ho * s->Wo * Mc;
+    const float *bias = j->cw.bias;
+    int32_t *at = (int32_t *)(best + Mc);
+    size_t r0, r1;
+    sm_parallel_range((size_t)j->R, t, nt, 1, &r0, &r1);
+    for (size_t r = r0; r < r1; r++) {
+        conv_row_spikes(acc, j->in + r * W, W, j->cw.wR, j->cw.where, s);
+        float *o = j->out + r * Mc * HpWp;
+        int32_t *oi = j->idx + r * Mc * HpWp;
         for (int py = 0; py < Hp; py++)
             for (int px = 0; px < Wp; px++) {
                 /* the window's values (op output + bias) in row-major order; strict '>'
@@ -251,14 +334,14 @@ void sm_conv_forward_spikes_maxpool(float *out, int32_t *pidx, const uint64_t *i
                 for (int dy = 0; dy < p; dy++)
                     for (int dx = 0; dx < p; dx++) {
                         const int pos = (py * p + dy) * s->Wo + px * p + dx;
-                        const float *a = cw.acc + (size_t)pos * Mc;
+                        const float *a = acc + (size_t)pos * Mc;
                         if (dy == 0 && dx == 0) {
                             for (int m = 0; m < Mc; m++) best[m] = a[m] + bias[m], at[m] = pos;
                         } else {
                             for (int m = 0; m < Mc; m++) {
-                                const float v = a[m] + bias[m];
-                                at[m] = v > best[m] ? pos : at[m];
-                                best[m] = v > best[m] ? v : best[m];
+                                const float x = a[m] + bias[m];
+                                at[m] = x > best[m] ? pos : at[m];
+                                best[m] = x > best[m] ? x : best[m];
                             }
                         }
                     }
@@ -270,20 +353,36 @@ void sm_conv_forward_spikes_maxpool(float *out, int32_t *pidx, const uint64_t *i
     }
 }
 
+void sm_conv_forward_spikes_maxpool(float *out, int32_t *pidx, const uint64_t *in, const float *w, const float *b,
+                                    const sm_conv_shape *s, int p, int R, float *work) {
+    conv_job j = {.out = out, .idx = pidx, .in = in, .s = s, .R = R, .p = p, .cw = conv_work_at(work, s)};
+    weights_reversed(j.cw.wR, w, s);
+    positions(j.cw.where, s);
+    for (int m = 0; m < s->Mc; m++) j.cw.bias[m] = b ? b[m] : 0.0f;
+    sm_parallel_run(conv_forward_maxpool_share, &j);
+}
+
+/* The weight gradient splits the input channels over the threads: the spikes
+ * of channels [c0, c1) are bits [c0·HW, c1·HW) of a row, and only they touch
+ * dwR[c0..c1), so each element is summed by one thread over the rows in
+ * order, as with one thread. Every thread spreads each row's output gradient
+ * for itself (a few percent of the work); thread 0 also sums the bias. */
 SM_VECTOR_CLONES
-void sm_conv_backward_weight_spikes(float *dw, float *db, sm_conv_grad g, const uint64_t *in,
-                                    const sm_conv_shape *s, int R, float *work) {
-    const int Mc = s->Mc, kk = s->k * s->k, CK = s->C * kk, HoWo = s->Ho * s->Wo;
-    const int W = sm_spike_words(s->C * s->H * s->W);
-    conv_work cw = conv_work_at(work, s);
-    float *dwR = cw.wR, *dT = cw.acc;                  /* [C, k, k, Mc] kx reversed; dout of one row, transposed */
-    float *bias = cw.tail;                             /* [Mc]: the bias gradient of the current chunk of rows */
-    const int step = sm_conv_chunk_rows(s, R);
-    memset(dwR, 0, sizeof(float) * (size_t)CK * Mc);
-    memset(bias, 0, sizeof(float) * (size_t)Mc);
-    positions(cw.where, s);
-    for (int r = 0; r < R; r++) {
-        const uint64_t *row = in + (size_t)r * W;
+static void conv_weight_share(void *v, int t, int nt) {
+    const conv_job *j = v;
+    const sm_conv_shape *s = j->s;
+    const sm_conv_grad g = j->g;
+    const int Mc = s->Mc, kk = s->k * s->k, HoWo = s->Ho * s->Wo, HW = s->H * s->W;
+    const int W = sm_spike_words(s->C * HW);
+    float *dwR = j->cw.wR, *dT = conv_acc(&j->cw, t); /* [C, k, k, Mc] kx reversed; dout of one row, transposed */
+    float *bias = j->cw.bias;                         /* thread 0's: the bias gradient of the current chunk of rows */
+    const int sum_bias = t == 0 && j->db;
+    size_t c0, c1;
+    sm_parallel_range((size_t)s->C, t, nt, 1, &c0, &c1);
+    if (c0 == c1 && !sum_bias) return;
+    memset(dwR + c0 * kk * Mc, 0, sizeof(float) * (c1 - c0) * kk * Mc);
+    const int step = sm_conv_chunk_rows(s, j->R), e0 = (int)c0 * HW, e1 = (int)c1 * HW;
+    for (int r = 0; r < j->R; r++) {
         if (!g.idx) {
             transpose(dT, g.d + (size_t)r * Mc * HoWo, Mc, HoWo);
         } else { /* the pooled gradients at their positions, zeros elsewhere */
@@ -291,26 +390,34 @@ void sm_conv_backward_weight_spikes(float *dw, float *db, sm_conv_grad g, const 
             memset(dT, 0, sizeof(float) * (size_t)HoWo * Mc);
             for (int m = 0; m < Mc; m++)
                 for (int q = 0; q < HpWp; q++) {
-                    const size_t at = ((size_t)r * Mc + m) * HpWp + q;
-                    dT[(size_t)g.idx[at] * Mc + m] = g.d[at];
+                    const size_t a = ((size_t)r * Mc + m) * HpWp + q;
+                    dT[(size_t)g.idx[a] * Mc + m] = g.d[a];
                 }
         }
-        if (db) { /* E3: sm_conv_bias_grad's chunks and order (rows, then positions), every
-                   * channel side by side, and the same bits (adding the spread's +0.0s is exact) */
+        if (sum_bias) { /* E3: sm_conv_bias_grad's chunks and order (rows, then positions), every
+                         * channel side by side, and the same bits (adding the spread's +0.0s is exact) */
             for (int p = 0; p < HoWo; p++) add(bias, dT + (size_t)p * Mc, Mc);
-            if ((r + 1) % step == 0 || r == R - 1) {
-                for (int m = 0; m < Mc; m++) db[m] += bias[m];
+            if ((r + 1) % step == 0 || r == j->R - 1) {
+                for (int m = 0; m < Mc; m++) j->db[m] += bias[m];
                 memset(bias, 0, sizeof(float) * (size_t)Mc);
             }
         }
-        FOR_EACH_SPIKE(row, W, e, {
-            const int c = cw.where[e].c, iy = cw.where[e].iy, ix = cw.where[e].ix;
+        FOR_EACH_SPIKE_IN(j->in + (size_t)r * W, e0, e1, e, {
+            const int c = j->cw.where[e].c, iy = j->cw.where[e].iy, ix = j->cw.where[e].ix;
             float *dwc = dwR + (size_t)c * kk * Mc;
-            FOR_EACH_RUN(s, iy, ix, ky, j0, opos0, len,
-                         add(dwc + (size_t)(ky * s->k + j0) * Mc, dT + (size_t)opos0 * Mc, len * Mc));
+            FOR_EACH_RUN(s, iy, ix, ky, jr, opos0, len,
+                         add(dwc + (size_t)(ky * s->k + jr) * Mc, dT + (size_t)opos0 * Mc, len * Mc));
         });
     }
-    add_weights_reversed(dw, dwR, s);
+}
+
+void sm_conv_backward_weight_spikes(float *dw, float *db, sm_conv_grad g, const uint64_t *in,
+                                    const sm_conv_shape *s, int R, float *work) {
+    conv_job j = {.dw = dw, .db = db, .in = in, .g = g, .s = s, .R = R, .cw = conv_work_at(work, s)};
+    memset(j.cw.bias, 0, sizeof(float) * (size_t)s->Mc);
+    positions(j.cw.where, s);
+    sm_parallel_run(conv_weight_share, &j);
+    add_weights_reversed(dw, j.cw.wR, s);
 }
 
 /* ---- conv2d input gradient from a pooled output gradient ------------------- */
@@ -324,27 +431,37 @@ void sm_conv_backward_weight_spikes(float *dw, float *db, sm_conv_grad g, const 
  * specified, so every CPU and vector clone gives the same bits). */
 static int padded_channels(int C) { return (C + 15) & ~15; }
 
+/* Work: wP [Mc, k, k, Cp] shared, then per thread acc [HW, Cp]. */
 size_t sm_conv_input_grad_work_floats(const sm_conv_shape *s) {
     const size_t Cp = (size_t)padded_channels(s->C);
-    return (size_t)s->Mc * s->k * s->k * Cp + (size_t)s->H * s->W * Cp;
+    return (size_t)s->Mc * s->k * s->k * Cp + (size_t)sm_parallel_threads() * s->H * s->W * Cp;
 }
 
+typedef struct {
+    float *din;
+    sm_conv_grad g;
+    const float *w;
+    const sm_conv_shape *s;
+    int R;
+    float *wP, *acc;
+} input_grad_job;
+
+/* Threads split the rows: a row's input gradient depends on that row alone. */
 SM_VECTOR_CLONES
-void sm_conv_backward_input_pooled(float *din, sm_conv_grad g, const float *w, const sm_conv_shape *s, int R,
-                                   float *work) {
+static void input_grad_share(void *v, int t, int nt) {
+    const input_grad_job *j = v;
+    const sm_conv_shape *s = j->s;
+    const sm_conv_grad g = j->g;
     const int C = s->C, Cp = padded_channels(C), Mc = s->Mc, k = s->k, kk = k * k, HW = s->H * s->W;
     const int Hp = s->Ho / g.p, Wp = s->Wo / g.p, HpWp = Hp * Wp;
-    float *wP = work;                                     /* [Mc, k, k, Cp], zeros in the padding */
-    float *acc = wP + (size_t)Mc * kk * Cp;               /* [HW, Cp]: one row's input gradient */
-    for (int m = 0; m < Mc; m++)
-        for (int t = 0; t < kk; t++)
-            for (int c = 0; c < Cp; c++)
-                wP[((size_t)m * kk + t) * Cp + c] = c < C ? w[((size_t)m * C + c) * kk + t] : 0.0f;
-    for (int r = 0; r < R; r++) {
+    float *acc = j->acc + (size_t)t * HW * Cp; /* [HW, Cp]: one row's input gradient */
+    size_t r0, r1;
+    sm_parallel_range((size_t)j->R, t, nt, 1, &r0, &r1);
+    for (size_t r = r0; r < r1; r++) {
         memset(acc, 0, sizeof(float) * (size_t)HW * Cp);
         for (int m = 0; m < Mc; m++) {
-            const size_t q0 = ((size_t)r * Mc + m) * HpWp;
-            const float *wm = wP + (size_t)m * kk * Cp;
+            const size_t q0 = (r * Mc + m) * HpWp;
+            const float *wm = j->wP + (size_t)m * kk * Cp;
             for (int q = 0; q < HpWp; q++) {
                 const float gv = g.d[q0 + q];
                 if (gv == 0.0f) continue;
@@ -356,12 +473,23 @@ void sm_conv_backward_input_pooled(float *din, sm_conv_grad g, const float *w, c
                 for (int ky = ky0; ky < ky1; ky++) {
                     float *restrict a = acc + ((size_t)(iy0 + ky) * s->W + ix0 + kx0) * Cp;
                     const float *restrict wr = wm + (size_t)(ky * k + kx0) * Cp;
-                    for (int j = 0; j < n; j++) a[j] = fmaf(gv, wr[j], a[j]);
+                    for (int i = 0; i < n; i++) a[i] = fmaf(gv, wr[i], a[i]);
                 }
             }
         }
-        float *out = din + (size_t)r * C * HW; /* [C, HW] = acc's first C channels, transposed */
+        float *out = j->din + r * C * HW; /* [C, HW] = acc's first C channels, transposed */
         for (int c = 0; c < C; c++)
             for (int p = 0; p < HW; p++) out[(size_t)c * HW + p] = acc[(size_t)p * Cp + c];
     }
+}
+
+void sm_conv_backward_input_pooled(float *din, sm_conv_grad g, const float *w, const sm_conv_shape *s, int R,
+                                   float *work) {
+    const int C = s->C, Cp = padded_channels(C), Mc = s->Mc, kk = s->k * s->k;
+    input_grad_job j = {din, g, w, s, R, work, work + (size_t)Mc * kk * Cp};
+    for (int m = 0; m < Mc; m++) /* wP, zeros in the padding */
+        for (int t = 0; t < kk; t++)
+            for (int c = 0; c < Cp; c++)
+                j.wP[((size_t)m * kk + t) * Cp + c] = c < C ? w[((size_t)m * C + c) * kk + t] : 0.0f;
+    sm_parallel_run(input_grad_share, &j);
 }

@@ -14,10 +14,12 @@
  */
 #include "sm_model.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sm_common.h"
+#include "sm_parallel.h"
 
 static int is_static(const sm_model *m, int layer) { return layer == 0 && m->input_static; }
 
@@ -65,7 +67,16 @@ static op_input op_input_of(sm_model *m, const sm_layer *L, const sm_lc_io *io, 
     return in;
 }
 
+/* The kernels' scratch has a part per thread: sized for the thread count they run with. */
+static void check_threads(const sm_model *m) {
+    if (m->scratch_threads == sm_parallel_threads()) return;
+    fprintf(stderr, "spikemesh: internal error: kernel scratch sized for %d threads, the rank runs %d "
+            "(sm_parallel_init after the executor was made)\n", m->scratch_threads, sm_parallel_threads());
+    abort();
+}
+
 const float *sm_lc_current_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io) {
+    check_threads(m);
     const sm_layer *L = &m->layers[lc->layer];
     const int rows = lc->o1 - lc->o0, R = io->in_static ? io->B : m->T * io->B;
     const float *w = io->param, *b = io->param + lc->n_weight;
@@ -109,6 +120,7 @@ void sm_lc_forward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io) {
 
 void sm_lc_backward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io, const float *dS,
                        const float *dM, float *grad, float *partial, const float **dpre_out) {
+    check_threads(m);
     const int l = lc->layer;
     const sm_layer *L = &m->layers[l];
     const int rows = lc->o1 - lc->o0, T = m->T, B = io->B, R = io->in_static ? B : T * B;

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "sm_common.h"
+#include "sm_parallel.h"
 
 #ifndef M_PI
 #define M_PI 3.14159265358979323846
@@ -132,29 +133,55 @@ static inline __attribute__((always_inline)) void lif_step(float *restrict U, fl
         for (size_t i = 0; i < n; i++) S[i] = U[i] > thr ? 1.0f : 0.0f;
 }
 
+/* Both split the neurons over the threads in whole chunks: each neuron's
+ * steps are its own, so any split gives the same bits. */
+typedef struct {
+    float *spk, *state, *dcur, *work;
+    const float *cur, *dspk, *dmem;
+    int cur_static, T;
+    size_t P;
+    const sm_lif_params *p;
+} lif_job;
+
 SM_VECTOR_CLONES
-void sm_lif_forward_spikes(float *spk, float *state, const float *cur, int cur_static, int T, size_t P,
-                           const sm_lif_params *p) {
+static void lif_forward_share(void *v, int t, int nt) {
+    const lif_job *j = v;
+    const size_t P = j->P;
+    size_t p0, p1;
+    sm_parallel_range(P, t, nt, SM_LIF_CHUNK, &p0, &p1);
     /* U[t] needs only U[t-1]: the state is overwritten step by step, through a
      * chunk-sized buffer so that the loop reads and writes distinct arrays */
     float buf[SM_LIF_CHUNK];
-    for (int t = 0; t < T; t++) {
-        const float *I = cur_static ? cur : cur + (size_t)t * P;
-        for (size_t i0 = 0; i0 < P; i0 += SM_LIF_CHUNK) {
-            const size_t n = P - i0 < SM_LIF_CHUNK ? P - i0 : SM_LIF_CHUNK;
-            lif_step(buf, spk + (size_t)t * P + i0, t ? state + i0 : NULL, I + i0, n, p);
-            memcpy(state + i0, buf, sizeof(float) * n);
+    for (int s = 0; s < j->T; s++) {
+        const float *I = j->cur_static ? j->cur : j->cur + (size_t)s * P;
+        for (size_t i0 = p0; i0 < p1; i0 += SM_LIF_CHUNK) {
+            const size_t n = p1 - i0 < SM_LIF_CHUNK ? p1 - i0 : SM_LIF_CHUNK;
+            lif_step(buf, j->spk + (size_t)s * P + i0, s ? j->state + i0 : NULL, I + i0, n, j->p);
+            memcpy(j->state + i0, buf, sizeof(float) * n);
         }
     }
 }
 
+void sm_lif_forward_spikes(float *spk, float *state, const float *cur, int cur_static, int T, size_t P,
+                           const sm_lif_params *p) {
+    lif_job j = {.spk = spk, .state = state, .cur = cur, .cur_static = cur_static, .T = T, .P = P, .p = p};
+    sm_parallel_run(lif_forward_share, &j);
+}
+
 SM_VECTOR_CLONES
-void sm_lif_backward_recompute(float *dcur, const float *dspk, const float *dmem, const float *cur, int cur_static,
-                               int T, size_t P, const sm_lif_params *p, float *work) {
+static void lif_backward_share(void *v, int th, int nt) {
+    const lif_job *job = v;
+    const sm_lif_params *p = job->p;
+    const float *cur = job->cur, *dspk = job->dspk, *dmem = job->dmem;
+    const int T = job->T, cur_static = job->cur_static;
+    const size_t P = job->P;
     const float beta = p->beta, thr = p->threshold;
     const int zero = p->reset == SM_RESET_ZERO;
-    for (size_t i0 = 0; i0 < P; i0 += SM_LIF_CHUNK) {
-        const size_t n = P - i0 < SM_LIF_CHUNK ? P - i0 : SM_LIF_CHUNK;
+    float *work = job->work + (size_t)th * T * SM_LIF_CHUNK, *dcur = job->dcur;
+    size_t p0, p1;
+    sm_parallel_range(P, th, nt, SM_LIF_CHUNK, &p0, &p1);
+    for (size_t i0 = p0; i0 < p1; i0 += SM_LIF_CHUNK) {
+        const size_t n = p1 - i0 < SM_LIF_CHUNK ? p1 - i0 : SM_LIF_CHUNK;
         /* the chunk's membrane over all steps, as sm_lif_forward computes it */
         for (int t = 0; t < T; t++)
             lif_step(work + (size_t)t * SM_LIF_CHUNK, NULL, t ? work + (size_t)(t - 1) * SM_LIF_CHUNK : NULL,
@@ -185,6 +212,14 @@ void sm_lif_backward_recompute(float *dcur, const float *dspk, const float *dmem
                 for (size_t j = 0; j < n; j++) D[j] = Up[j] > thr ? 0.0f : D[j];
         }
     }
+}
+
+
+void sm_lif_backward_recompute(float *dcur, const float *dspk, const float *dmem, const float *cur, int cur_static,
+                               int T, size_t P, const sm_lif_params *p, float *work) {
+    lif_job j = {.dcur = dcur, .work = work, .cur = cur, .dspk = dspk, .dmem = dmem, .cur_static = cur_static,
+                 .T = T, .P = P, .p = p};
+    sm_parallel_run(lif_backward_share, &j);
 }
 
 SM_VECTOR_CLONES

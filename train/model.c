@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "sm_common.h"
+#include "sm_parallel.h"
 
 /* Cut every layer into its LCs, allocate their blocks and initialise (I1).
  * Called by the config reader once the layers are known. */
@@ -95,9 +96,12 @@ size_t sm_model_widest_layer(const sm_model *m) {
 }
 
 void sm_model_reserve_scratch(sm_model *m, int max_batch) {
-    if (max_batch <= m->scratch_batch) return;
+    /* the event and LIF kernels' scratch has a part per thread of the rank */
+    if (max_batch <= m->scratch_batch && m->scratch_threads == sm_parallel_threads()) return;
+    if (max_batch < m->scratch_batch) max_batch = m->scratch_batch;
     free_scratch(m);
     m->scratch_batch = max_batch;
+    m->scratch_threads = sm_parallel_threads();
     const size_t TB = (size_t)m->T * max_batch;
     /* each scratch buffer sized for its role (forward_backward.c):
      *   [0] average pooling's input and its gradient: R·rows·conv_h·conv_w (max pooling
@@ -148,7 +152,7 @@ void sm_model_reserve_scratch(sm_model *m, int max_batch) {
         if (sm_lc_block(m, k) > out_block) out_block = sm_lc_block(m, k);
     m->lif_mem = sm_falloc(TB * out_block);
     m->lif_spk = sm_falloc(lif);
-    m->lif_work = sm_falloc((size_t)m->T * SM_LIF_CHUNK);
+    m->lif_work = sm_falloc(sm_lif_work_floats(m->T, m->scratch_threads));
     m->lif_idx = sm_xcalloc(pool_idx, sizeof(int32_t));
     for (int i = 0; i < 2; i++) m->act_bits[i] = sm_xcalloc(TB * (size_t)sm_spike_words((int)widest), sizeof(uint64_t));
     m->out_spk = sm_falloc(TB * (size_t)m->n_classes);

@@ -20,7 +20,13 @@
 #include <stdint.h>
 
 /* ---- dense (dense.c) ------------------------------------------------------
- * in: [R,N] ; w: [M,N] ; b: [M] ; out: [R,M] */
+ * in: [R,N] ; w: [M,N] ; b: [M] ; out: [R,M]. Each product C [rows, cols] runs
+ * as sm_gemm_blocks(rows, cols) sgemm calls, each on a block of the longer
+ * side (at least SM_GEMM_MIN_SIDE long), over the rank's threads: the same
+ * bits for every thread count. */
+#define SM_GEMM_BLOCKS 4
+#define SM_GEMM_MIN_SIDE 256
+int sm_gemm_blocks(int rows, int cols);
 void sm_dense_forward(float *out, const float *in, const float *w, const float *b,
                       int R, int N, int M);
 /* din: [R,N] += dout [R,M] . w [M,N] */
@@ -228,7 +234,8 @@ void sm_lif_backward(float *dcur, const float *dspk, const float *dmem, const fl
 /* The same two without keeping the membrane [T,P] (lean BPTT, docs/performance.md):
  * the forward writes only the spikes, carrying U in state [P] (scratch); the
  * backward recomputes U from the current, SM_LIF_CHUNK neurons at a time in
- * work [T * SM_LIF_CHUNK], and runs the BPTT over it. The same operations in
+ * work [T * SM_LIF_CHUNK] per thread (sm_lif_work_floats), and runs the BPTT
+ * over it. Both split the neurons over the rank's threads. The same operations in
  * the same order as sm_lif_forward / sm_lif_backward: the same bits. dcur may
  * be cur itself (T-step current): each chunk is read before it is written. */
 #define SM_LIF_CHUNK 512
@@ -236,6 +243,7 @@ void sm_lif_backward(float *dcur, const float *dspk, const float *dmem, const fl
 void sm_sum_steps(float *sum, const float *d, int T, size_t P);
 void sm_lif_forward_spikes(float *spk, float *state, const float *cur, int cur_static, int T, size_t P,
                            const sm_lif_params *p);
+static inline size_t sm_lif_work_floats(int T, int threads) { return (size_t)T * SM_LIF_CHUNK * threads; }
 void sm_lif_backward_recompute(float *dcur, const float *dspk, const float *dmem, const float *cur, int cur_static,
                                int T, size_t P, const sm_lif_params *p, float *work);
 

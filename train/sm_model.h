@@ -147,8 +147,8 @@ typedef struct {
     sm_placement_params placement;
 
     /* single-process executor buffers, sized for max_batch samples; kernel
-     * scratch sized for scratch_batch */
-    int max_batch, scratch_batch;
+     * scratch sized for scratch_batch samples and scratch_threads threads */
+    int max_batch, scratch_batch, scratch_threads;
     int B;                   /* samples in the microbatch in flight */
     int input_static;        /* layer 0's input is the same at every step */
     const float *input;      /* [B,n_in] (static) or [T,B,n_in], not owned */
@@ -166,7 +166,7 @@ typedef struct {
     float *lif_spk;          /* [T*B, widest block] the spikes of the LC at work (executors that
                                 recompute the neuron state, and inference) */
     float *lif_mem;          /* [T*B, widest output-layer block] the output layer's membrane (the loss) */
-    float *lif_work;         /* [T * SM_LIF_CHUNK] sm_lif_backward_recompute's membrane */
+    float *lif_work;         /* sm_lif_work_floats: sm_lif_backward_recompute's membrane */
     int32_t *lif_idx;        /* [T*B, widest block] its max-pooling indices */
     uint64_t *act_bits[2];   /* inference: a layer's input and output spikes [T*B, widest layer] */
     float *out_spk, *out_mem; /* inference: the output layer assembled from its LCs [T*B, K] */

@@ -431,10 +431,11 @@ void sm_conv_backward_weight_spikes(float *dw, float *db, sm_conv_grad g, const 
  * specified, so every CPU and vector clone gives the same bits). */
 static int padded_channels(int C) { return (C + 15) & ~15; }
 
-/* Work: wP [Mc, k, k, Cp] shared, then per thread acc [HW, Cp]. */
+/* Work: wP [Mc, k, k, Cp] and pos_y [Ho·Wo] shared, then per thread acc [HW, Cp]. */
 size_t sm_conv_input_grad_work_floats(const sm_conv_shape *s) {
     const size_t Cp = (size_t)padded_channels(s->C);
-    return (size_t)s->Mc * s->k * s->k * Cp + (size_t)sm_parallel_threads() * s->H * s->W * Cp;
+    return (size_t)s->Mc * s->k * s->k * Cp + (size_t)s->Ho * s->Wo +
+           (size_t)sm_parallel_threads() * s->H * s->W * Cp;
 }
 
 typedef struct {
@@ -444,16 +445,19 @@ typedef struct {
     const sm_conv_shape *s;
     int R;
     float *wP, *acc;
+    int32_t *pos_y;   /* [Ho·Wo]: each output position's row, so that no g costs a division */
 } input_grad_job;
 
 /* Threads split the rows: a row's input gradient depends on that row alone. */
 SM_VECTOR_CLONES
 static void input_grad_share(void *v, int t, int nt) {
     const input_grad_job *j = v;
-    const sm_conv_shape *s = j->s;
-    const sm_conv_grad g = j->g;
-    const int C = s->C, Cp = padded_channels(C), Mc = s->Mc, k = s->k, kk = k * k, HW = s->H * s->W;
-    const int Hp = s->Ho / g.p, Wp = s->Wo / g.p, HpWp = Hp * Wp;
+    /* the shape in locals: the compiler need not reload it after each store to acc */
+    const int C = j->s->C, Cp = padded_channels(C), Mc = j->s->Mc, k = j->s->k, kk = k * k;
+    const int H = j->s->H, W = j->s->W, HW = H * W, Wo = j->s->Wo, stride = j->s->stride, pad = j->s->pad;
+    const int HpWp = (j->s->Ho / j->g.p) * (Wo / j->g.p);
+    const float *gd = j->g.d, *wP = j->wP;
+    const int32_t *gi = j->g.idx, *pos_y = j->pos_y;
     float *acc = j->acc + (size_t)t * HW * Cp; /* [HW, Cp]: one row's input gradient */
     size_t r0, r1;
     sm_parallel_range((size_t)j->R, t, nt, 1, &r0, &r1);
@@ -461,17 +465,17 @@ static void input_grad_share(void *v, int t, int nt) {
         memset(acc, 0, sizeof(float) * (size_t)HW * Cp);
         for (int m = 0; m < Mc; m++) {
             const size_t q0 = (r * Mc + m) * HpWp;
-            const float *wm = j->wP + (size_t)m * kk * Cp;
+            const float *wm = wP + (size_t)m * kk * Cp;
             for (int q = 0; q < HpWp; q++) {
-                const float gv = g.d[q0 + q];
+                const float gv = gd[q0 + q];
                 if (gv == 0.0f) continue;
-                const int pos = g.idx[q0 + q], oy = pos / s->Wo, ox = pos % s->Wo;
-                const int iy0 = oy * s->stride - s->pad, ix0 = ox * s->stride - s->pad; /* input of tap (0, 0) */
-                const int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = s->H - iy0 < k ? s->H - iy0 : k;
-                const int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = s->W - ix0 < k ? s->W - ix0 : k;
+                const int pos = gi[q0 + q], oy = pos_y[pos], ox = pos - oy * Wo;
+                const int iy0 = oy * stride - pad, ix0 = ox * stride - pad; /* input of tap (0, 0) */
+                const int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = H - iy0 < k ? H - iy0 : k;
+                const int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = W - ix0 < k ? W - ix0 : k;
                 const int n = (kx1 - kx0) * Cp;
                 for (int ky = ky0; ky < ky1; ky++) {
-                    float *restrict a = acc + ((size_t)(iy0 + ky) * s->W + ix0 + kx0) * Cp;
+                    float *restrict a = acc + ((size_t)(iy0 + ky) * W + ix0 + kx0) * Cp;
                     const float *restrict wr = wm + (size_t)(ky * k + kx0) * Cp;
                     for (int i = 0; i < n; i++) a[i] = fmaf(gv, wr[i], a[i]);
                 }
@@ -486,7 +490,9 @@ static void input_grad_share(void *v, int t, int nt) {
 void sm_conv_backward_input_pooled(float *din, sm_conv_grad g, const float *w, const sm_conv_shape *s, int R,
                                    float *work) {
     const int C = s->C, Cp = padded_channels(C), Mc = s->Mc, kk = s->k * s->k;
-    input_grad_job j = {din, g, w, s, R, work, work + (size_t)Mc * kk * Cp};
+    input_grad_job j = {din, g, w, s, R, work, work + (size_t)Mc * kk * Cp + (size_t)s->Ho * s->Wo,
+                        (int32_t *)(work + (size_t)Mc * kk * Cp)};
+    for (int p = 0; p < s->Ho * s->Wo; p++) j.pos_y[p] = p / s->Wo;
     for (int m = 0; m < Mc; m++) /* wP, zeros in the padding */
         for (int t = 0; t < kk; t++)
             for (int c = 0; c < Cp; c++)

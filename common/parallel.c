@@ -19,7 +19,7 @@
 #include "sm_common.h"
 
 #define SPIN_NS 50000L
-#define MAX_THREADS 256
+#define MAX_THREADS 1024 /* train.threads' limit */
 
 static struct {
     int nt;                 /* threads, the owner included */

@@ -10,6 +10,7 @@
 #include "sm_common.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <string.h>
 
 enum { CONV_CHUNK_TARGET = 1 << 20 }; /* floats of im2col per chunk (4 MiB) */
@@ -46,10 +47,15 @@ static void chunk_at(conv_chunk *c, const sm_conv_shape *s, int R, float *work) 
     for (conv_chunk c = {.r0 = 0, .step = sm_conv_chunk_rows(s, R)}; c.r0 < (R) && (chunk_at(&c, s, R, work), 1); \
          c.r0 += c.step)
 
+static int padded_taps(const sm_conv_shape *s) { return (s->C * s->k * s->k + 15) & ~15; }
+static size_t direct_weight_grad_floats(const sm_conv_shape *s);
+
 size_t sm_conv_work_floats(const sm_conv_shape *s, int R) {
     size_t chunk = (size_t)sm_conv_chunk_rows(s, R > 0 ? R : 1);
     size_t cols = chunk * s->Ho * s->Wo;
-    return cols * ((size_t)s->C * s->k * s->k + s->Mc); /* (the direct forward's plane fits in it) */
+    size_t need = cols * ((size_t)s->C * s->k * s->k + s->Mc); /* (the direct forward's plane fits in it) */
+    const size_t patches = direct_weight_grad_floats(s);
+    return need > patches ? need : patches;
 }
 
 /* The output columns ox whose input column ix = ox·stride − pad + kx lies in
@@ -133,13 +139,32 @@ static void col2im_add(float *din, const float *col, const sm_conv_shape *s, int
  * without padding the dense forward convolves directly, on a "wide" plane:
  * the output plane is computed W columns wide instead of Wo (the last k − 1
  * of each row are discarded), so that tap (ky, kx) reads the input at a
- * constant offset ky·W + kx from the output index, and 64 outputs at a time
- * are summed through every tap (c, ky, kx ascending) in registers, then the
- * bias is added. GCC's vector types do elementwise IEEE operations: the same
- * bits in every vector clone. (A direct weight gradient, one dot product per
- * weight in 16 fixed lanes, was slower than im2col + sgemm and was not kept.) */
+ * constant offset ky·W + kx from the output index, and 128 outputs at a time
+ * (8 independent sums, enough to hide the latency of each) are summed through
+ * every tap (c, ky, kx ascending) in registers, then the bias is added. Each
+ * term is a fused multiply-add (fma16: fmaf per lane, which GCC turns into
+ * vector FMAs): one rounding, exactly specified, so every vector clone and
+ * CPU gives the same bits.
+ *
+ * The weight gradient of such a layer is direct too (direct_weight_grad): a
+ * row's patches are laid out once, patch [Ho·Wo, KP] (C·k·k taps padded with
+ * zeros to KP, a multiple of 16), and each output channel m adds g · patch[pos]
+ * for the positions pos that have a gradient, in ascending order, to its
+ * C·k·k weights held in at most 4 vectors — for a max-pooled gradient a
+ * quarter of the positions, where im2col + sgemm multiplied all of them. The
+ * bias gradient comes from the same walk, in sm_conv_bias_grad's chunks and
+ * order (E3). The dense and the pooled form of a gradient give the same bits:
+ * the positions the pooled form skips add exact zeros in the dense one. */
 #define SM_CONV_DIRECT_K 64
 typedef float v16f __attribute__((vector_size(64)));
+/* a · b + c per lane, each one fmaf (a macro: a function passing vectors
+ * would have a different ABI in each vector clone). */
+#define fma16(a, b, c)                                                   \
+    ({                                                                   \
+        v16f r_;                                                         \
+        for (int l_ = 0; l_ < 16; l_++) r_[l_] = fmaf((a), (b)[l_], (c)[l_]); \
+        r_;                                                              \
+    })
 static int direct(const sm_conv_shape *s) {
     return s->stride == 1 && s->pad == 0 && s->C * s->k * s->k <= SM_CONV_DIRECT_K;
 }
@@ -157,7 +182,7 @@ static inline __attribute__((always_inline)) void taps16(float *restrict wide, c
             for (int kx = 0; kx < s->k; kx++) {
                 v16f v;
                 memcpy(&v, x + (size_t)c * HW + ky * s->W + kx + i0, sizeof v);
-                acc += wm[(c * s->k + ky) * s->k + kx] * v;
+                acc = fma16(wm[(c * s->k + ky) * s->k + kx], v, acc);
             }
     memcpy(wide + i0, &acc, sizeof acc);
 }
@@ -169,20 +194,22 @@ static inline __attribute__((always_inline)) void direct_plane(float *restrict w
                                                                 const float *restrict wm, const sm_conv_shape *s) {
     const int n = wide_span(s), HW = s->H * s->W;
     int i0 = 0;
-    for (; i0 + 64 <= n; i0 += 64) { /* four independent sums at once: the adds overlap */
-        v16f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    for (; i0 + 128 <= n; i0 += 128) { /* eight independent sums at once: the FMAs overlap */
+        v16f a[8] = {{0}};
         for (int c = 0; c < s->C; c++)
             for (int ky = 0; ky < s->k; ky++)
                 for (int kx = 0; kx < s->k; kx++) {
                     const float wv = wm[(c * s->k + ky) * s->k + kx];
                     const float *src = x + (size_t)c * HW + ky * s->W + kx + i0;
-                    v16f v0, v1, v2, v3;
-                    memcpy(&v0, src, sizeof v0), memcpy(&v1, src + 16, sizeof v1);
-                    memcpy(&v2, src + 32, sizeof v2), memcpy(&v3, src + 48, sizeof v3);
-                    a0 += wv * v0, a1 += wv * v1, a2 += wv * v2, a3 += wv * v3;
+#pragma GCC unroll 8
+                    for (int u = 0; u < 8; u++) {
+                        v16f v;
+                        memcpy(&v, src + 16 * u, sizeof v);
+                        a[u] = fma16(wv, v, a[u]);
+                    }
                 }
-        memcpy(wide + i0, &a0, sizeof a0), memcpy(wide + i0 + 16, &a1, sizeof a1);
-        memcpy(wide + i0 + 32, &a2, sizeof a2), memcpy(wide + i0 + 48, &a3, sizeof a3);
+#pragma GCC unroll 8
+        for (int u = 0; u < 8; u++) memcpy(wide + i0 + 16 * u, &a[u], sizeof a[u]);
     }
     for (; i0 + 16 <= n; i0 += 16) taps16(wide, x, wm, s, i0);
     if (i0 < n && n >= 16) { /* the last few: the 16 ending at n again (the same sums, the same bits) */
@@ -193,7 +220,7 @@ static inline __attribute__((always_inline)) void direct_plane(float *restrict w
             for (int c = 0; c < s->C; c++)
                 for (int ky = 0; ky < s->k; ky++)
                     for (int kx = 0; kx < s->k; kx++)
-                        acc += wm[(c * s->k + ky) * s->k + kx] * x[(size_t)c * HW + ky * s->W + kx + i];
+                        acc = fmaf(wm[(c * s->k + ky) * s->k + kx], x[(size_t)c * HW + ky * s->W + kx + i], acc);
             wide[i] = acc;
         }
     }
@@ -274,9 +301,134 @@ void sm_conv_backward_input_set(float *din, sm_conv_grad g, const float *w, cons
     backward_input(din, g, w, s, R, work, 1);
 }
 
+/* The positions of row r, channel m that have a gradient, ascending, into
+ * pos [n] and their gradients into gv [n]; returns n. Dense: every position.
+ * Pooled: each window's maximum, taken window row by window row and, within
+ * one, input row by input row, which is ascending order. */
+static int gradient_list(int32_t *restrict pos, float *restrict gv, sm_conv_grad g, const sm_conv_shape *s, int r,
+                         int m) {
+    const int HoWo = s->Ho * s->Wo, Mc = s->Mc;
+    if (!g.idx) {
+        const float *d = g.d + ((size_t)r * Mc + m) * HoWo;
+        for (int i = 0; i < HoWo; i++) pos[i] = i, gv[i] = d[i];
+        return HoWo;
+    }
+    const int p = g.p, Hp = s->Ho / p, Wp = s->Wo / p, HpWp = Hp * Wp;
+    const float *d = g.d + ((size_t)r * Mc + m) * HpWp;
+    const int32_t *at = g.idx + ((size_t)r * Mc + m) * HpWp;
+    int n = 0;
+    for (int py = 0; py < Hp; py++)
+        for (int y = py * p; y < py * p + p; y++) {
+            const uint32_t first = (uint32_t)(y * s->Wo);
+            for (int q = py * Wp; q < py * Wp + Wp; q++) { /* without a branch: half of them are taken */
+                pos[n] = at[q], gv[n] = d[q];
+                n += (uint32_t)at[q] - first < (uint32_t)s->Wo;
+            }
+        }
+    return n;
+}
+
+/* For channels m0 .. m0 + NM − 1 side by side (independent sums, so that the
+ * adds overlap), each with its list of n positions: dw[m] [C·k·k] += Σ_i
+ * gv[i] · patch[pos[i]] (NV vectors of 16), bias[m] += Σ_i gv[i], i ascending. */
+static inline __attribute__((always_inline)) void weight_grad_lists(float *restrict dw, float *restrict bias,
+                                                                     const int32_t *restrict pos,
+                                                                     const float *restrict gv, int n, int ld,
+                                                                     const float *restrict patch,
+                                                                     const sm_conv_shape *s, int m0, int NM, int NV) {
+    const int CK = s->C * s->k * s->k, KP = 16 * NV;
+    v16f a[4][4];
+    float b[4];
+    for (int j = 0; j < NM; j++) {
+        float t[64] = {0};
+        memcpy(t, dw + (size_t)(m0 + j) * CK, sizeof(float) * CK);
+        for (int v = 0; v < NV; v++) memcpy(&a[j][v], t + 16 * v, sizeof a[j][v]);
+        b[j] = bias[m0 + j];
+    }
+    for (int i = 0; i < n; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NM; j++) { /* unrolled, so that a and b stay in registers */
+            const float gj = gv[(size_t)j * ld + i];
+            const float *x = patch + (size_t)pos[(size_t)j * ld + i] * KP;
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) {
+                v16f xv;
+                memcpy(&xv, x + 16 * v, sizeof xv);
+                a[j][v] = fma16(gj, xv, a[j][v]);
+            }
+            b[j] += gj;
+        }
+    for (int j = 0; j < NM; j++) {
+        float t[64];
+        for (int v = 0; v < NV; v++) memcpy(t + 16 * v, &a[j][v], sizeof a[j][v]);
+        memcpy(dw + (size_t)(m0 + j) * CK, t, sizeof(float) * CK);
+        bias[m0 + j] = b[j];
+    }
+}
+
+/* direct_weight_grad's work: patch [HoWo, KP], bias [Mc], and the lists of 4
+ * channels, pos and gv [4, HoWo]. */
+static size_t direct_weight_grad_floats(const sm_conv_shape *s) {
+    return (size_t)s->Ho * s->Wo * (padded_taps(s) + 8) + s->Mc;
+}
+
+SM_VECTOR_CLONES
+static void direct_weight_grad(float *dw, float *db, sm_conv_grad g, const float *in, const sm_conv_shape *s, int R,
+                               float *work) {
+    const int KP = padded_taps(s), NV = KP / 16, HoWo = s->Ho * s->Wo, Mc = s->Mc, k = s->k;
+    const int HW = s->H * s->W, step = sm_conv_chunk_rows(s, R);
+    float *patch = work, *bias = patch + (size_t)HoWo * KP;   /* [HoWo, KP]; [Mc] the chunk's bias sums */
+    int32_t *pos = (int32_t *)(bias + Mc);
+    float *gv = (float *)(pos + 4 * (size_t)HoWo);
+    memset(patch, 0, sizeof(float) * (size_t)HoWo * KP);
+    for (int r0 = 0; r0 < R; r0 += step) {
+        memset(bias, 0, sizeof(float) * Mc);
+        for (int r = r0; r < r0 + step && r < R; r++) {
+            const float *x = in + (size_t)r * s->C * HW;
+            for (int oy = 0; oy < s->Ho; oy++)
+                for (int ox = 0; ox < s->Wo; ox++) {
+                    float *pt = patch + ((size_t)oy * s->Wo + ox) * KP;
+                    /* 8 floats at once, when they stay in the input row and in this position's lanes */
+                    const int wide = k <= 8 && ox + 8 <= s->W && s->C * k * k - k + 8 <= KP;
+                    for (int c = 0; c < s->C; c++)
+                        for (int ky = 0; ky < k; ky++) {
+                            const float *src = x + (size_t)c * HW + (oy + ky) * s->W + ox;
+                            float *dst = pt + (c * k + ky) * k;
+                            if (wide) /* the floats past the k taps land where the next taps go, or in the
+                                       * padding lanes, whose sums are never stored */
+                                memcpy(dst, src, 8 * sizeof(float));
+                            else
+                                for (int kx = 0; kx < k; kx++) dst[kx] = src[kx];
+                        }
+                }
+            for (int m0 = 0; m0 < Mc; m0 += 4) {
+                const int nm = Mc - m0 < 4 ? Mc - m0 : 4;
+                int n = 0;
+                for (int j = 0; j < nm; j++) /* every channel has as many: all positions, or one per window */
+                    n = gradient_list(pos + (size_t)j * HoWo, gv + (size_t)j * HoWo, g, s, r, m0 + j);
+#define LISTS(NM, NV_) weight_grad_lists(dw, bias, pos, gv, n, HoWo, patch, s, m0, NM, NV_)
+#define BY_NV(NM) \
+    (NV == 1 ? LISTS(NM, 1) : NV == 2 ? LISTS(NM, 2) : NV == 3 ? LISTS(NM, 3) : LISTS(NM, 4))
+                if (nm == 4) BY_NV(4);
+                else if (nm == 3) BY_NV(3);
+                else if (nm == 2) BY_NV(2);
+                else BY_NV(1);
+#undef BY_NV
+#undef LISTS
+            }
+        }
+        if (db)
+            for (int m = 0; m < Mc; m++) db[m] += bias[m];
+    }
+}
+
 void sm_conv_backward_weight(float *dw, float *db, sm_conv_grad g, const float *in, const sm_conv_shape *s, int R,
                              float *work) {
     const int CK = s->C * s->k * s->k;
+    if (direct(s)) {
+        direct_weight_grad(dw, db, g, in, s, R, work);
+        return;
+    }
     FOR_EACH_CHUNK(c, s, R, work) {
         im2col(c.col, in, s, c.r0, c.nr);
         gather_dout(c.prod, g, s, c.r0, c.nr);

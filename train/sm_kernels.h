@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ---- dense (dense.c) ------------------------------------------------------
  * in: [R,N] ; w: [M,N] ; b: [M] ; out: [R,M]. Each product C [rows, cols] runs
@@ -160,16 +161,46 @@ void sm_maxpool_forward(float *out, int32_t *idx, const float *in, int R, int Ch
  * (sm_maxpool_forward; the fused conv kernels, which add their bias here as
  * sm_conv_forward adds it, when add_bias): v's rows are ld floats apart and
  * positions in idx [Hp,Wp] count `width` to a row. Strict '>' in row-major
- * window order keeps the first maximum; 2x2 windows use selects, no branches.
- * Inlined, so add_bias and p == 2 are decided where it is called. */
+ * window order keeps the first maximum; 2x2 windows go 8 at a time with
+ * vector compares and selects, no branches (a rightmost remainder is done
+ * again as the last 8). Inlined, so add_bias and p == 2 are decided where it
+ * is called. */
 static inline __attribute__((always_inline)) void sm_maxpool_plane(float *restrict out, int32_t *restrict idx,
                                                                     const float *restrict v, int ld, int width,
                                                                     int Hp, int Wp, int p, int add_bias, float bias) {
     if (p == 2) {
+        typedef float v8f __attribute__((vector_size(32)));
+        typedef int32_t v8i __attribute__((vector_size(32)));
+        const v8i even = {0, 2, 4, 6, 8, 10, 12, 14}, odd = even + 1, twice = even;
         for (int py = 0; py < Hp; py++) {
             const float *r0 = v + (size_t)2 * py * ld, *r1 = r0 + ld;
             const int32_t base = 2 * py * width;
-            for (int px = 0; px < Wp; px++) {
+            /* 8 windows at a time: the same compares, as vector selects (a branch per
+             * compare mispredicts on real data); the last 8 again for a remainder */
+            for (int px0 = 0; Wp >= 8 && px0 < Wp; px0 += 8) {
+                const int px = px0 + 8 <= Wp ? px0 : Wp - 8;
+                v8f lo, hi, x, best;
+                v8i at = base + 2 * px + twice, take;
+#define SM_POOL_CAND(row, d_at)                                                               \
+    memcpy(&lo, row + 2 * px, sizeof lo), memcpy(&hi, row + 2 * px + 8, sizeof hi);           \
+    x = __builtin_shuffle(lo, hi, (d_at) & 1 ? odd : even);                                    \
+    if (add_bias) x = x + bias;
+                SM_POOL_CAND(r0, 0);
+                best = x;
+                SM_POOL_CAND(r0, 1);
+                take = x > best, at = (take & (base + 2 * px + twice + 1)) | (~take & at);
+                best = (v8f)(((v8i)x & take) | ((v8i)best & ~take));
+                SM_POOL_CAND(r1, 0);
+                take = x > best, at = (take & (base + width + 2 * px + twice)) | (~take & at);
+                best = (v8f)(((v8i)x & take) | ((v8i)best & ~take));
+                SM_POOL_CAND(r1, 1);
+                take = x > best, at = (take & (base + width + 2 * px + twice + 1)) | (~take & at);
+                best = (v8f)(((v8i)x & take) | ((v8i)best & ~take));
+#undef SM_POOL_CAND
+                memcpy(out + py * Wp + px, &best, sizeof best);
+                memcpy(idx + py * Wp + px, &at, sizeof at);
+            }
+            for (int px = 0; Wp < 8 && px < Wp; px++) {
                 float best = add_bias ? r0[2 * px] + bias : r0[2 * px], x;
                 int32_t at = base + 2 * px;
                 x = add_bias ? r0[2 * px + 1] + bias : r0[2 * px + 1];

@@ -149,16 +149,16 @@ static void lif_forward_share(void *v, int t, int nt) {
     const size_t P = j->P;
     size_t p0, p1;
     sm_parallel_range(P, t, nt, SM_LIF_CHUNK, &p0, &p1);
-    /* U[t] needs only U[t-1]: the state is overwritten step by step, through a
-     * chunk-sized buffer so that the loop reads and writes distinct arrays */
-    float buf[SM_LIF_CHUNK];
-    for (int s = 0; s < j->T; s++) {
-        const float *I = j->cur_static ? j->cur : j->cur + (size_t)s * P;
-        for (size_t i0 = p0; i0 < p1; i0 += SM_LIF_CHUNK) {
-            const size_t n = p1 - i0 < SM_LIF_CHUNK ? p1 - i0 : SM_LIF_CHUNK;
-            lif_step(buf, j->spk + (size_t)s * P + i0, s ? j->state + i0 : NULL, I + i0, n, j->p);
-            memcpy(j->state + i0, buf, sizeof(float) * n);
+    /* U[t] needs only U[t-1]: a chunk of neurons goes through every step in two
+     * buffers taken in turn, so that each step reads one and writes the other */
+    float buf[2][SM_LIF_CHUNK];
+    for (size_t i0 = p0; i0 < p1; i0 += SM_LIF_CHUNK) {
+        const size_t n = p1 - i0 < SM_LIF_CHUNK ? p1 - i0 : SM_LIF_CHUNK;
+        for (int s = 0; s < j->T; s++) {
+            const float *I = j->cur_static ? j->cur : j->cur + (size_t)s * P;
+            lif_step(buf[s & 1], j->spk + (size_t)s * P + i0, s ? buf[(s - 1) & 1] : NULL, I + i0, n, j->p);
         }
+        if (j->T > 0) memcpy(j->state + i0, buf[(j->T - 1) & 1], sizeof(float) * n);
     }
 }
 
@@ -197,6 +197,11 @@ static void lif_backward_share(void *v, int th, int nt) {
             const float *restrict dM = dmem ? dmem + (size_t)t * P + i0 : NULL;
             const float *restrict Dn = t + 1 < T ? dcur + (size_t)(t + 1) * P + i0 : NULL;
             const float *restrict Up = t ? work + (size_t)(t - 1) * SM_LIF_CHUNK : NULL;
+            if (dS && atan_kind && !dM && Dn && !zero) { /* the usual case in one pass: the same two
+                                                          * roundings as the passes below */
+                for (size_t j = 0; j < n; j++) D[j] = dS[j] * atan_grad(k, half, U[j] - thr) + beta * Dn[j];
+                continue;
+            }
             if (!dS) {
                 for (size_t j = 0; j < n; j++) D[j] = 0.0f;
             } else if (atan_kind) { /* surrogate(), one kind per loop */

@@ -59,6 +59,7 @@ static inline uint64_t bits_between(int w, int e0, int e1) {
 
 /* acc [M] += row [M]. */
 static inline __attribute__((always_inline)) void add(float *restrict acc, const float *restrict row, int M) {
+#pragma GCC unroll 4
     for (int m = 0; m < M; m++) acc[m] += row[m];
 }
 
@@ -477,6 +478,7 @@ static void input_grad_share(void *v, int t, int nt) {
                 for (int ky = ky0; ky < ky1; ky++) {
                     float *restrict a = acc + ((size_t)(iy0 + ky) * W + ix0 + kx0) * Cp;
                     const float *restrict wr = wm + (size_t)(ky * k + kx0) * Cp;
+#pragma GCC unroll 4
                     for (int i = 0; i < n; i++) a[i] = fmaf(gv, wr[i], a[i]);
                 }
             }

@@ -412,8 +412,14 @@ static void run_forward(sm_executor *e, local_lc *ll, int mb, long round) {
         s->param = lc->param;
     }
     sm_lc_io io = slot_io(e, ll, s, 0);
-    sm_lc_forward_io(m, lc, &io);
-    sm_pack_spikes(s->out_bits, io.spk, TB * block);
+    if (l + 1 < m->n_layers && (size_t)e->Bm * block % 8 == 0) { /* straight to bits, no float spikes
+                                                                    * (the output layer's count below) */
+        io.spk = NULL, io.spk_bits = s->out_bits;
+        sm_lc_forward_io(m, lc, &io);
+    } else {
+        sm_lc_forward_io(m, lc, &io);
+        sm_pack_spikes(s->out_bits, io.spk, TB * block);
+    }
 
     if (l + 1 < m->n_layers) {
         const sm_layer *N = &m->layers[l + 1];

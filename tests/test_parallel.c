@@ -8,7 +8,9 @@
  *     inside a share runs serially;
  *   - every threaded kernel gives the same bits with 2, 3 and 5 threads as
  *     with 1, on shapes where the shares are uneven or some are empty (more
- *     threads than rows, than input channels, than GEMM blocks).
+ *     threads than rows, than input channels, than GEMM blocks);
+ *   - the LIF forward written straight to bits holds the spikes of the float
+ *     form, bit for bit.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -101,9 +103,10 @@ static uint64_t *bits(const float *x, int R, int N) {
     return b;
 }
 
-enum { N_OUT = 16 };
+enum { N_OUT = 24 };
 typedef struct { float *out[N_OUT]; size_t n[N_OUT]; int k; } outputs;
 static float *keep(outputs *o, size_t n) { /* a zeroed output to accumulate into */
+    assert_true(o->k < N_OUT);
     o->n[o->k] = n;
     return o->out[o->k++] = calloc(n + 16, sizeof(float));
 }
@@ -160,16 +163,26 @@ static void run_kernels(outputs *o, int threads) {
         sm_conv_backward_input_pooled(keep(o, R * n_in), pg, w, &s, R, work);
         free(x), free(w), free(b), free(g), free(work), free(in);
     }
-    /* LIF over 1300 neurons (3 chunks), subtract reset, 5 steps */
+    /* LIF over 1304 neurons (3 chunks, a multiple of 8 for the bits form), subtract reset, 5 steps */
     {
         const int T = 5;
-        const size_t P = 1300;
+        const size_t P = 1304;
         sm_lif_params p = {.beta = 0.9f, .threshold = 1.0f, .reset = SM_RESET_SUBTRACT,
                            .surrogate = SM_SURROGATE_ATAN, .alpha = 2.0f};
         float *cur = filled(T * P, -1, 14), *dspk = filled(T * P, -1, 15), *state = malloc(sizeof(float) * P);
         for (size_t i = 0; i < T * P; i++) cur[i] *= 1.5f;
         float *work = malloc(sizeof(float) * sm_lif_work_floats(T, sm_parallel_threads()));
-        sm_lif_forward_spikes(keep(o, T * P), state, cur, 0, T, P, &p);
+        float *spk = keep(o, T * P);
+        sm_lif_forward_spikes(spk, state, cur, 0, T, P, &p);
+        /* the bits form: bit i of the stream is spike i */
+        uint8_t *bits = (uint8_t *)keep(o, T * P / 32 + 1);
+        sm_lif_forward_bits(bits, state, cur, 0, T, P, &p);
+        size_t fired = 0;
+        for (size_t i = 0; i < T * P; i++) {
+            if (((bits[i / 8] >> (i % 8)) & 1) != (spk[i] != 0.0f)) fail_msg("bit %zu differs from spike %g", i, spk[i]);
+            fired += spk[i] != 0.0f;
+        }
+        assert_true(fired > T * P / 20 && fired < T * P / 2); /* both values occur */
         sm_lif_backward_recompute(keep(o, T * P), dspk, NULL, cur, 0, T, P, &p, work);
         free(cur), free(dspk), free(state), free(work);
     }

@@ -115,6 +115,8 @@ void sm_lc_forward_io(sm_model *m, const sm_lc *lc, const sm_lc_io *io) {
     const float *pooled = sm_lc_current_io(m, lc, io);
     const size_t P = (size_t)io->B * (lc->o1 - lc->o0) * L->out_h * L->out_w;
     if (io->mem) sm_lif_forward(io->spk, io->mem, pooled, io->in_static, m->T, P, &L->lif);
+    else if (!io->spk && io->spk_bits) sm_lif_forward_bits(io->spk_bits, m->scratch[3], pooled, io->in_static, m->T, P,
+                                                           &L->lif);
     else sm_lif_forward_spikes(io->spk, m->scratch[3], pooled, io->in_static, m->T, P, &L->lif);
 }
 

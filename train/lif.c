@@ -137,6 +137,7 @@ static inline __attribute__((always_inline)) void lif_step(float *restrict U, fl
  * steps are its own, so any split gives the same bits. */
 typedef struct {
     float *spk, *state, *dcur, *work;
+    uint8_t *bits;
     const float *cur, *dspk, *dmem;
     int cur_static, T;
     size_t P;
@@ -160,6 +161,64 @@ static void lif_forward_share(void *v, int t, int nt) {
         }
         if (j->T > 0) memcpy(j->state + i0, buf[(j->T - 1) & 1], sizeof(float) * n);
     }
+}
+
+/* bits [n / 8] = (U > thr) of n neurons, n a multiple of 8: neuron j is bit j % 8 of byte j / 8. */
+static void pack_above(uint8_t *restrict bits, const float *restrict U, size_t n, float thr) {
+    for (size_t b = 0; b < n / 8; b++) {
+        const float *u = U + 8 * b;
+        bits[b] = (uint8_t)((u[0] > thr) | (u[1] > thr) << 1 | (u[2] > thr) << 2 | (u[3] > thr) << 3 |
+                            (u[4] > thr) << 4 | (u[5] > thr) << 5 | (u[6] > thr) << 6 | (u[7] > thr) << 7);
+    }
+}
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(SM_NO_CLONES)
+#include <immintrin.h>
+/* The same, 16 neurons with one compare into a mask register (ordered '>':
+ * false for NaN, as the scalar compare), then the rest as above. */
+__attribute__((target("avx512f"))) static void pack_above_avx512(uint8_t *bits, const float *U, size_t n,
+                                                                   float thr) {
+    const __m512 t = _mm512_set1_ps(thr);
+    size_t b = 0;
+    for (; 16 * b + 16 <= n; b++) {
+        const __mmask16 k = _mm512_cmp_ps_mask(_mm512_loadu_ps(U + 16 * b), t, _CMP_GT_OQ);
+        memcpy(bits + 2 * b, &k, 2); /* bit i of the mask is neuron i: little-endian bytes */
+    }
+    pack_above(bits + 2 * b, U + 16 * b, n - 16 * b, thr);
+}
+#define HAVE_PACK_AVX512 1
+#endif
+
+SM_VECTOR_CLONES
+static void lif_bits_share(void *v, int t, int nt) {
+    const lif_job *j = v;
+    const size_t P = j->P;
+    size_t p0, p1;
+    sm_parallel_range(P, t, nt, SM_LIF_CHUNK, &p0, &p1);
+#ifdef HAVE_PACK_AVX512
+    const int avx512 = __builtin_cpu_supports("avx512f");
+#endif
+    float buf[2][SM_LIF_CHUNK];
+    for (size_t i0 = p0; i0 < p1; i0 += SM_LIF_CHUNK) {
+        const size_t n = p1 - i0 < SM_LIF_CHUNK ? p1 - i0 : SM_LIF_CHUNK;
+        for (int s = 0; s < j->T; s++) {
+            const float *I = j->cur_static ? j->cur : j->cur + (size_t)s * P;
+            float *U = buf[s & 1];
+            lif_step(U, NULL, s ? buf[(s - 1) & 1] : NULL, I + i0, n, j->p);
+            uint8_t *out = j->bits + ((size_t)s * P + i0) / 8; /* P and i0 are multiples of 8 */
+#ifdef HAVE_PACK_AVX512
+            if (avx512) pack_above_avx512(out, U, n, j->p->threshold);
+            else
+#endif
+                pack_above(out, U, n, j->p->threshold);
+        }
+        if (j->T > 0) memcpy(j->state + i0, buf[(j->T - 1) & 1], sizeof(float) * n);
+    }
+}
+
+void sm_lif_forward_bits(uint8_t *bits, float *state, const float *cur, int cur_static, int T, size_t P,
+                         const sm_lif_params *p) {
+    lif_job j = {.bits = bits, .state = state, .cur = cur, .cur_static = cur_static, .T = T, .P = P, .p = p};
+    sm_parallel_run(lif_bits_share, &j);
 }
 
 void sm_lif_forward_spikes(float *spk, float *state, const float *cur, int cur_static, int T, size_t P,

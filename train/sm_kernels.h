@@ -275,6 +275,13 @@ void sm_sum_steps(float *sum, const float *d, int T, size_t P);
 void sm_lif_forward_spikes(float *spk, float *state, const float *cur, int cur_static, int T, size_t P,
                            const sm_lif_params *p);
 static inline size_t sm_lif_work_floats(int T, int threads) { return (size_t)T * SM_LIF_CHUNK * threads; }
+/* sm_lif_forward_spikes, but the spikes go out as bits only: spike (t, i) is
+ * bit t·P + i of the byte array bits, least significant first (the layout of
+ * comm's sm_pack_spikes), with no float spike array written and read back.
+ * P must be a multiple of 8, so that each step starts a byte. The same bits
+ * as packing sm_lif_forward_spikes' output. */
+void sm_lif_forward_bits(uint8_t *bits, float *state, const float *cur, int cur_static, int T, size_t P,
+                         const sm_lif_params *p);
 void sm_lif_backward_recompute(float *dcur, const float *dspk, const float *dmem, const float *cur, int cur_static,
                                int T, size_t P, const sm_lif_params *p, float *work);
 

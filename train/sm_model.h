@@ -231,6 +231,9 @@ typedef struct {
     const uint64_t *in_bits; /* or NULL: the same input (spikes) as bits [R, n_in] (sm_spikes_pack) */
     const float *param;      /* weights then biases to compute with (live or stashed) */
     float *mem, *spk;        /* [T,B,block] neuron state, block = rows*out_h*out_w */
+    uint8_t *spk_bits;       /* with mem and spk NULL: the forward writes the spikes only as bits,
+                                spike (t, b, i) bit (t·B + b)·block + i (sm_lif_forward_bits; B·block
+                                a multiple of 8) */
     int32_t *pool_idx;       /* [R,rows,out_h,out_w] with max pooling, else NULL */
     float *cur;              /* NULL (model scratch), or where the forward leaves the LC's input
                                 current after pooling, [R,block] */

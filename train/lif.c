@@ -144,25 +144,6 @@ typedef struct {
     const sm_lif_params *p;
 } lif_job;
 
-SM_VECTOR_CLONES
-static void lif_forward_share(void *v, int t, int nt) {
-    const lif_job *j = v;
-    const size_t P = j->P;
-    size_t p0, p1;
-    sm_parallel_range(P, t, nt, SM_LIF_CHUNK, &p0, &p1);
-    /* U[t] needs only U[t-1]: a chunk of neurons goes through every step in two
-     * buffers taken in turn, so that each step reads one and writes the other */
-    float buf[2][SM_LIF_CHUNK];
-    for (size_t i0 = p0; i0 < p1; i0 += SM_LIF_CHUNK) {
-        const size_t n = p1 - i0 < SM_LIF_CHUNK ? p1 - i0 : SM_LIF_CHUNK;
-        for (int s = 0; s < j->T; s++) {
-            const float *I = j->cur_static ? j->cur : j->cur + (size_t)s * P;
-            lif_step(buf[s & 1], j->spk + (size_t)s * P + i0, s ? buf[(s - 1) & 1] : NULL, I + i0, n, j->p);
-        }
-        if (j->T > 0) memcpy(j->state + i0, buf[(j->T - 1) & 1], sizeof(float) * n);
-    }
-}
-
 /* bits [n / 8] = (U > thr) of n neurons, n a multiple of 8: neuron j is bit j % 8 of byte j / 8. */
 static void pack_above(uint8_t *restrict bits, const float *restrict U, size_t n, float thr) {
     for (size_t b = 0; b < n / 8; b++) {
@@ -188,8 +169,9 @@ __attribute__((target("avx512f"))) static void pack_above_avx512(uint8_t *bits, 
 #define HAVE_PACK_AVX512 1
 #endif
 
+/* The forward of both: spikes as floats (j->spk) or as bits (j->bits). */
 SM_VECTOR_CLONES
-static void lif_bits_share(void *v, int t, int nt) {
+static void lif_forward_share(void *v, int t, int nt) {
     const lif_job *j = v;
     const size_t P = j->P;
     size_t p0, p1;
@@ -197,13 +179,16 @@ static void lif_bits_share(void *v, int t, int nt) {
 #ifdef HAVE_PACK_AVX512
     const int avx512 = __builtin_cpu_supports("avx512f");
 #endif
+    /* U[t] needs only U[t-1]: a chunk of neurons goes through every step in two
+     * buffers taken in turn, so that each step reads one and writes the other */
     float buf[2][SM_LIF_CHUNK];
     for (size_t i0 = p0; i0 < p1; i0 += SM_LIF_CHUNK) {
         const size_t n = p1 - i0 < SM_LIF_CHUNK ? p1 - i0 : SM_LIF_CHUNK;
         for (int s = 0; s < j->T; s++) {
             const float *I = j->cur_static ? j->cur : j->cur + (size_t)s * P;
             float *U = buf[s & 1];
-            lif_step(U, NULL, s ? buf[(s - 1) & 1] : NULL, I + i0, n, j->p);
+            lif_step(U, j->spk ? j->spk + (size_t)s * P + i0 : NULL, s ? buf[(s - 1) & 1] : NULL, I + i0, n, j->p);
+            if (!j->bits) continue;
             uint8_t *out = j->bits + ((size_t)s * P + i0) / 8; /* P and i0 are multiples of 8 */
 #ifdef HAVE_PACK_AVX512
             if (avx512) pack_above_avx512(out, U, n, j->p->threshold);
@@ -218,7 +203,7 @@ static void lif_bits_share(void *v, int t, int nt) {
 void sm_lif_forward_bits(uint8_t *bits, float *state, const float *cur, int cur_static, int T, size_t P,
                          const sm_lif_params *p) {
     lif_job j = {.bits = bits, .state = state, .cur = cur, .cur_static = cur_static, .T = T, .P = P, .p = p};
-    sm_parallel_run(lif_bits_share, &j);
+    sm_parallel_run(lif_forward_share, &j);
 }
 
 void sm_lif_forward_spikes(float *spk, float *state, const float *cur, int cur_static, int T, size_t P,

@@ -469,6 +469,7 @@ static void run_backward(sm_executor *e, local_lc *ll, int mb, long round) {
     const size_t TB = (size_t)m->T * e->Bm, block = block_of(m, ll->id);
     slot *s = slot_find(ll, mb);
     const float *dS = e->dS, *dM = NULL;
+    sm_msg *dS_msg = NULL; /* the message dS points into, freed after the backward */
     /* the current again, from the kept input and the forward's weights: the same
      * bits as the forward's; the backward recomputes the membrane from it (the
      * output layer's whole neuron state here, for the loss). It then computes
@@ -496,6 +497,10 @@ static void run_backward(sm_executor *e, local_lc *ll, int mb, long round) {
         for (int k = N->first_lc; k < N->first_lc + N->n_lc; k++) {
             sm_msg *msg = sm_comm_take(e->c, SM_MSG_GRAD, (int)round, mb, k, ll->id);
             const float *g = msg->payload;
+            if (N->n_lc == 1 && !sm_grad_factored(m, k, ll->id, (int)TB)) { /* the only partial: dS as it */
+                dS = g, dS_msg = msg;                                      /* came, not a copy of it */
+                break;
+            }
             if (sm_grad_factored(m, k, ll->id, (int)TB)) { /* dpre of LC k and its weight columns */
                 const int rows_k = m->lcs[k].o1 - m->lcs[k].o0;
                 /* the first partial's product goes straight to dS (the same bits as a copy) */
@@ -514,14 +519,20 @@ static void run_backward(sm_executor *e, local_lc *ll, int mb, long round) {
     const sm_layer *L = &m->layers[l];
     const float *dpre = NULL;
     float *partial = l > 0 && L->kind == SM_LAYER_CONV2D ? e->partial : NULL;
+    /* a conv LC whose input is one LC's: its input gradient is that LC's whole message */
+    float *whole = NULL;
+    if (partial && m->layers[l - 1].n_lc == 1) partial = whole = sm_comm_payload(sizeof(float) * TB * L->n_in);
     sm_lc_backward_io(m, lc, &io, dS, dM, lc->grad, partial, &dpre);
+    if (dS_msg) sm_msg_free(dS_msg);
 
     if (l > 0) { /* each LC of the previous layer gets its columns: as a product, or as its factors */
         const sm_layer *P = &m->layers[l - 1];
         const int rows = lc->o1 - lc->o0;
         for (int j = P->first_lc; j < P->first_lc + P->n_lc; j++) {
             const size_t bj = sm_lc_block(m, j);
-            if (sm_grad_factored(m, ll->id, j, (int)TB)) {
+            if (whole) {
+                sm_comm_send(e->c, SM_MSG_GRAD, (int)round, mb, ll->id, j, whole, sizeof(float) * TB * bj, 1);
+            } else if (sm_grad_factored(m, ll->id, j, (int)TB)) {
                 float *f = sm_comm_payload(sizeof(float) * ((size_t)TB * rows + (size_t)rows * bj));
                 memcpy(f, dpre, sizeof(float) * TB * rows);
                 sm_dense_weight_columns(f + TB * rows, io.param, rows, L->fan_in,

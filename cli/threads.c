@@ -1,15 +1,16 @@
 /* threads.c — how many threads each rank computes with (docs/performance.md,
  * "Threads").
  *
- * A rank runs its own kernels on a pool of threads (sm_parallel.h) and the
- * dense parts on OpenBLAS's; the two never compute at the same time, so both
- * get the same count. By default OpenBLAS would start a thread per CPU in every
- * rank, and ranks that share CPUs then fight over them. So each rank takes its
- * share: train.threads when the config sets it; else OPENBLAS_NUM_THREADS when
- * the environment sets it; else, when the rank is bound to some of the node's
- * CPUs (mpirun binds each rank to a core by default), the CPUs it is bound to,
- * and when it may run anywhere, the node's CPUs divided among this job's ranks
- * on the node, at least one. The bits of a run do not depend on the count.
+ * A rank runs its kernels, the dense ones included, on a pool of threads
+ * (sm_parallel.h); OpenBLAS runs single-threaded inside them (dense.c: its own
+ * threads would change the bits with their count). A rank must not take more
+ * than its share of the node: ranks that share CPUs would fight over them. So
+ * each rank takes train.threads when the config sets it; else
+ * OPENBLAS_NUM_THREADS when the environment sets it; else, when the rank is
+ * bound to some of the node's CPUs (mpirun binds each rank to a core by
+ * default), the CPUs it is bound to, and when it may run anywhere, the node's
+ * CPUs divided among this job's ranks on the node, at least one. The bits of a
+ * run do not depend on the count.
  */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <mpi.h>

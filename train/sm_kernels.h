@@ -171,7 +171,8 @@ static inline __attribute__((always_inline)) void sm_maxpool_plane(float *restri
     if (p == 2) {
         typedef float v8f __attribute__((vector_size(32)));
         typedef int32_t v8i __attribute__((vector_size(32)));
-        const v8i even = {0, 2, 4, 6, 8, 10, 12, 14}, odd = even + 1, twice = even;
+        const v8i twice = {0, 2, 4, 6, 8, 10, 12, 14}; /* 2i: the window's first column, and the shuffle of
+                                                       * a row's even (and, + 1, odd) columns */
         for (int py = 0; py < Hp; py++) {
             const float *r0 = v + (size_t)2 * py * ld, *r1 = r0 + ld;
             const int32_t base = 2 * py * width;
@@ -181,9 +182,16 @@ static inline __attribute__((always_inline)) void sm_maxpool_plane(float *restri
                 const int px = px0 + 8 <= Wp ? px0 : Wp - 8;
                 v8f lo, hi, x, best;
                 v8i at = base + 2 * px + twice, take;
+#if defined(__clang__)
+#define SM_POOL_HALF(lo, hi, d_at)                                                            \
+    ((d_at) & 1 ? __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15)                  \
+                : __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14))
+#else
+#define SM_POOL_HALF(lo, hi, d_at) __builtin_shuffle(lo, hi, (d_at) & 1 ? twice + 1 : twice)
+#endif
 #define SM_POOL_CAND(row, d_at)                                                               \
     memcpy(&lo, row + 2 * px, sizeof lo), memcpy(&hi, row + 2 * px + 8, sizeof hi);           \
-    x = __builtin_shuffle(lo, hi, (d_at) & 1 ? odd : even);                                    \
+    x = SM_POOL_HALF(lo, hi, d_at);                                                            \
     if (add_bias) x = x + bias;
                 SM_POOL_CAND(r0, 0);
                 best = x;
@@ -197,6 +205,7 @@ static inline __attribute__((always_inline)) void sm_maxpool_plane(float *restri
                 take = x > best, at = (take & (base + width + 2 * px + twice + 1)) | (~take & at);
                 best = (v8f)(((v8i)x & take) | ((v8i)best & ~take));
 #undef SM_POOL_CAND
+#undef SM_POOL_HALF
                 memcpy(out + py * Wp + px, &best, sizeof best);
                 memcpy(idx + py * Wp + px, &at, sizeof at);
             }

@@ -7,6 +7,8 @@
 #include "sm_cli.h"
 #include "sm_common.h"
 
+void openblas_set_num_threads(int num_threads); /* OpenBLAS (cblas.h declares it too) */
+
 static const char USAGE[] =
     "usage: spikemesh COMMAND [options]\n"
     "\n"
@@ -34,6 +36,10 @@ int main(int argc, char **argv) {
     }
     int provided; /* the kernels' worker threads never call MPI (sm_parallel.h) */
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    /* OpenBLAS single-threaded in every command: its result for a shape changes with its
+     * thread count (docs/performance.md, "Threads"), and a rank's threads are the kernels'
+     * pool (cli/threads.c), not OpenBLAS's */
+    openblas_set_num_threads(1);
     int rc;
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         if (sm_cli_rank() == 0) fputs(USAGE, argc < 2 ? stderr : stdout);

@@ -24,8 +24,6 @@
 #include "sm_common.h"
 #include "sm_parallel.h"
 
-void openblas_set_num_threads(int num_threads); /* OpenBLAS (cblas.h declares it too) */
-
 int sm_cli_set_threads(const sm_model *m, char *why, size_t why_size) {
     int threads = m->train.threads;
     const char *env = getenv("OPENBLAS_NUM_THREADS");
@@ -50,8 +48,7 @@ int sm_cli_set_threads(const sm_model *m, char *why, size_t why_size) {
         snprintf(why, why_size, "%s %d of %ld CPUs, %d rank%s on this node", bound ? "bound to" : "may use", cpus,
                  online, here, here == 1 ? "" : "s");
     }
-    openblas_set_num_threads(1); /* inside each of the pool's threads (dense.c) */
-    if (sm_parallel_init(threads)) { /* the pool keeps the threads it could start */
+    if (sm_parallel_init(threads)) { /* OpenBLAS runs single-threaded inside each (main.c, dense.c) */ /* the pool keeps the threads it could start */
         snprintf(why + strlen(why), why_size - strlen(why), "; %s", sm_errmsg());
         sm_error_clear();
     }

@@ -38,7 +38,6 @@ static void gemm_share(void *v, int t, int nt) {
     sm_parallel_range((size_t)blocks, t, nt, 1, &b0, &b1);
     for (int blk = (int)b0; blk < (int)b1; blk++) {
         const int i0 = blk * size, n = side - i0 < size ? side - i0 : size;
-        if (n <= 0) break;
         const float *a = g->a, *b = g->b;
         float *c = g->c;
         int rows = g->rows, cols = g->cols;

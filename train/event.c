@@ -304,12 +304,18 @@ static void conv_forward_share(void *v, int t, int nt) {
     }
 }
 
+/* The shared part of both forwards' work: the weights reversed, the input
+ * positions, the bias (0 without one). */
+static void conv_forward_setup(const conv_job *j, const float *w, const float *b) {
+    weights_reversed(j->cw.wR, w, j->s);
+    positions(j->cw.where, j->s);
+    for (int m = 0; m < j->s->Mc; m++) j->cw.bias[m] = b ? b[m] : 0.0f;
+}
+
 void sm_conv_forward_spikes(float *out, const uint64_t *in, const float *w, const float *b, const sm_conv_shape *s,
                             int R, float *work) {
     conv_job j = {.out = out, .in = in, .s = s, .R = R, .cw = conv_work_at(work, s)};
-    weights_reversed(j.cw.wR, w, s);
-    positions(j.cw.where, s);
-    for (int m = 0; m < s->Mc; m++) j.cw.bias[m] = b ? b[m] : 0.0f;
+    conv_forward_setup(&j, w, b);
     sm_parallel_run(conv_forward_share, &j);
 }
 
@@ -357,9 +363,7 @@ static void conv_forward_maxpool_share(void *v, int t, int nt) {
 void sm_conv_forward_spikes_maxpool(float *out, int32_t *pidx, const uint64_t *in, const float *w, const float *b,
                                     const sm_conv_shape *s, int p, int R, float *work) {
     conv_job j = {.out = out, .idx = pidx, .in = in, .s = s, .R = R, .p = p, .cw = conv_work_at(work, s)};
-    weights_reversed(j.cw.wR, w, s);
-    positions(j.cw.where, s);
-    for (int m = 0; m < s->Mc; m++) j.cw.bias[m] = b ? b[m] : 0.0f;
+    conv_forward_setup(&j, w, b);
     sm_parallel_run(conv_forward_maxpool_share, &j);
 }
 

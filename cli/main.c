@@ -21,6 +21,7 @@ static const char USAGE[] =
     "  place   (-c CONFIG [--stats METRICS.h5] | --graph GRAPH.h5) --method NAME[,NAME...]\n"
     "          [--budget EVALS] [--seed S] [--out PLACEMENT.h5] [--png MAP.png]\n"
     "  report  RUN_DIR [--out DIR]   (PNG figures of a run)\n"
+    "  platform -c CONFIG --out DIR  (the chip as a SimGrid platform, for smpirun)\n"
     "  bench   -c CONFIG [--schedules LIST] [--ranks LIST] [--batches N]   (without mpirun)\n"
     "\n"
     "`spikemesh COMMAND --help` describes one command. Exit status: 0 success,\n"
@@ -53,7 +54,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(cmd, "grad")) rc = sm_cmd_grad(argc - 1, argv + 1);
     else if (!strcmp(cmd, "place")) rc = sm_cmd_place(argc - 1, argv + 1);
     else if (!strcmp(cmd, "report")) rc = sm_cmd_report(argc - 1, argv + 1);
-    else rc = sm_error("unknown command '%s' (expected train, eval, grad, place, report or bench; see "
+    else if (!strcmp(cmd, "platform")) rc = sm_cmd_platform(argc - 1, argv + 1);
+    else rc = sm_error("unknown command '%s' (expected train, eval, grad, place, report, platform or bench; see "
                        "spikemesh --help)", cmd);
     if (rc > 0 && rc < 128 && sm_cli_rank() == 0) fprintf(stderr, "spikemesh %s: %s\n", cmd, sm_errmsg());
     if (rc < 0) rc = SM_OK; /* --help */

@@ -60,6 +60,7 @@ int sm_cmd_grad(int argc, char **argv);
 int sm_cmd_bench(int argc, char **argv);
 int sm_cmd_place(int argc, char **argv);
 int sm_cmd_report(int argc, char **argv);
+int sm_cmd_platform(int argc, char **argv);
 
 /* Parse options for a subcommand: `allowed` lists the long names it takes
  * ("config", "set", "out", "resume", "checkpoint", "batch", "quiet", "dry-run").

@@ -10,7 +10,9 @@
  * bound to some of the node's CPUs (mpirun binds each rank to a core by
  * default), the CPUs it is bound to, and when it may run anywhere, the node's
  * CPUs divided among this job's ranks on the node, at least one. The bits of a
- * run do not depend on the count.
+ * run do not depend on the count. Built for SimGrid's SMPI (SM_SMPI), a rank
+ * has one thread: SMPI's ranks are actors of one process, and threads of their
+ * own would run outside the simulation.
  */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <mpi.h>
@@ -27,6 +29,12 @@
 int sm_cli_set_threads(const sm_model *m, char *why, size_t why_size) {
     int threads = m->train.threads;
     const char *env = getenv("OPENBLAS_NUM_THREADS");
+#ifdef SM_SMPI /* SMPI's ranks are actors of one process: a rank's own threads would escape the simulation */
+    if (threads > 1) snprintf(why, why_size, "SimGrid's SMPI: one per rank, train.threads %d ignored", threads);
+    else snprintf(why, why_size, "SimGrid's SMPI: one per rank");
+    threads = 1;
+    (void)env;
+#else
     if (threads > 0) {
         snprintf(why, why_size, "train.threads");
     } else if (env && atoi(env) > 0) {
@@ -48,6 +56,7 @@ int sm_cli_set_threads(const sm_model *m, char *why, size_t why_size) {
         snprintf(why, why_size, "%s %d of %ld CPUs, %d rank%s on this node", bound ? "bound to" : "may use", cpus,
                  online, here, here == 1 ? "" : "s");
     }
+#endif
     if (sm_parallel_init(threads)) { /* OpenBLAS runs single-threaded inside each (main.c, dense.c) */ /* the pool keeps the threads it could start */
         snprintf(why + strlen(why), why_size - strlen(why), "; %s", sm_errmsg());
         sm_error_clear();

@@ -11,6 +11,9 @@
 #include "sm_arena.h"
 #include "sm_common.h"
 #include "sm_partition.h"
+#ifdef SM_SMPI
+#include <smpi/smpi.h>
+#endif
 
 /* What an LC keeps for one microbatch between its forward and its backward:
  * its input, its output spikes, and no neuron state — the backward recomputes
@@ -583,6 +586,9 @@ static void run_op(sm_executor *e, local_lc *ll, const sm_op *op, long round, lo
         *last_lr = lr;
     }
     double dt = e->m->chip.compute_flops ? flops_seconds(e, ll, op) : cpu_now() - t0;
+#ifdef SM_SMPI /* on SimGrid the op's FLOPs take simulated time on the rank's host (docs/simgrid.md) */
+    if (e->m->chip.compute_flops) smpi_execute_flops(dt * e->m->chip.core_gflops * 1e9);
+#endif
     e->lc_compute[ll->id] += dt;
     sm_comm_end_op(e->c, dt); /* the op's messages leave now, stamped with its end */
 }

@@ -26,3 +26,16 @@ if(NOT SPIKEMESH_SANITIZE)
   set_tests_properties(test_soak PROPERTIES TIMEOUT 900 ENVIRONMENT
     "${SM_TEST_ENV};SPIKEMESH_MPIEXEC=${MPIEXEC_EXECUTABLE};OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1;OMPI_MCA_mpi_yield_when_idle=1")
 endif()
+# SimGrid (docs/simgrid.md): `spikemesh platform` (also under the sanitizers), and
+# training under smpirun with the SMPI build of scripts/build-smpi giving the same bits
+# as under mpirun. scripts/test builds that binary and passes its path; without it
+# (the sanitizer builds) that part of test_smpi is skipped.
+set(SPIKEMESH_SMPI_BIN "" CACHE FILEPATH "spikemesh built for SimGrid's SMPI (scripts/build-smpi), for test_smpi")
+find_program(SM_SMPIRUN smpirun)
+if(SPIKEMESH_SMPI_BIN AND NOT SM_SMPIRUN)
+  message(FATAL_ERROR "SPIKEMESH_SMPI_BIN is set but smpirun is not found (scripts/install-deps installs libsimgrid-dev)")
+endif()
+sm_add_test(test_smpi SOURCES test_smpi.c cli_util.c LIBS sm_train)
+add_dependencies(test_smpi spikemesh)
+set_tests_properties(test_smpi PROPERTIES TIMEOUT 300 ENVIRONMENT
+  "${SM_TEST_ENV};SPIKEMESH_SMPI_BIN=${SPIKEMESH_SMPI_BIN};SPIKEMESH_SMPIRUN=${SM_SMPIRUN};SPIKEMESH_MPIEXEC=${MPIEXEC_EXECUTABLE};OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1")

@@ -27,7 +27,7 @@ void slurp(const char *path, char *buf, size_t n) {
 
 /* Run argv (argv[0] the program, NULL-terminated) in tmpdir, stdout and
  * stderr captured into R. Returns the exit status; exit by a signal fails. */
-static int run_vec(const char **argv) {
+int run_argv(const char **argv) {
     R.cmdline[0] = 0;
     for (int i = 1; argv[i]; i++) {
         strncat(R.cmdline, argv[i], sizeof R.cmdline - strlen(R.cmdline) - 2);
@@ -67,7 +67,7 @@ int run(const char *arg, ...) {
     for (const char *a = arg; a && argc < 63; a = va_arg(ap, const char *)) argv[argc++] = a;
     va_end(ap);
     argv[argc] = NULL;
-    return run_vec(argv);
+    return run_argv(argv);
 }
 
 int run_mpi(int np, const char *arg, ...) {
@@ -85,7 +85,7 @@ int run_mpi(int np, const char *arg, ...) {
     for (const char *a = arg; a && argc < 71; a = va_arg(ap, const char *)) argv[argc++] = a;
     va_end(ap);
     argv[argc] = NULL;
-    return run_vec(argv);
+    return run_argv(argv);
 }
 
 /* The last run exited with `status` and `where` (stdout or stderr) holds every

@@ -35,6 +35,8 @@ void cli_teardown(void);
 /* Run spikemesh with the NULL-terminated arguments, in tmpdir, stdout and
  * stderr captured into R. Returns the exit status; exit by a signal fails. */
 int run(const char *arg, ...);
+/* Any command: argv[0] (found in PATH) with arguments argv[1..], NULL-terminated. */
+int run_argv(const char **argv);
 /* The same under `$SPIKEMESH_MPIEXEC -n np` (default mpirun). */
 int run_mpi(int np, const char *arg, ...);
 /* The last run exited with `status` and `where` (stdout or stderr) holds every

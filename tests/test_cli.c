@@ -247,7 +247,7 @@ static void test_bad_usage(void **state) {
     run(NULL);
     EXPECT_ERR(2, "usage: spikemesh COMMAND");
     run("frobnicate", NULL);
-    EXPECT_ERR(2, "unknown command 'frobnicate'", "expected train, eval, grad, place, report or bench");
+    EXPECT_ERR(2, "unknown command 'frobnicate'", "expected train, eval, grad, place, report, platform or bench");
     run("train", "--frobnicate", NULL);
     EXPECT_ERR(2, "unknown option '--frobnicate'", "usage: spikemesh train");
     run("eval", "--resume", "x", NULL);

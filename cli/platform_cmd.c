@@ -1,0 +1,135 @@
+/* platform_cmd.c — `spikemesh platform`: the chip of a config as a SimGrid
+ * platform, so that the unchanged code (built with smpicc, docs/simgrid.md)
+ * runs on simulated cores whose messages share simulated links.
+ *
+ * The platform is the chip of DESIGN.md "Communication", link for link:
+ *   - host "c<k>" for core k (row-major, x = k % mesh_w), speed chip.core_gflops;
+ *   - four directed links per core named by the direction they leave it in,
+ *     "l<k>E", "l<k>W", "l<k>N", "l<k>S" (the link ids 4k + dir of sm_graph.h),
+ *     each of chip.link_bandwidth and chip.hop_latency; a link that would leave
+ *     the mesh is not written;
+ *   - one route per ordered pair of cores: the XY route (x first, then y), the
+ *     same one the cost model charges (docs/cost-model.md).
+ * The hostfile lists c0 .. c<N-1>, so rank r runs on core r as under mpirun.
+ * Routes are written out in full ("Full" routing), which grows as N²·(w + h):
+ * about 0.2 MB for 8×8 and 30 MB for 16×16.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sm_cli.h"
+#include "sm_common.h"
+
+static const char USAGE[] =
+    "usage: spikemesh platform -c CONFIG [--set key.path=value ...] --out DIR\n"
+    "\n"
+    "Write the chip of CONFIG (chip.mesh_w x chip.mesh_h cores, chip.link_bandwidth,\n"
+    "chip.hop_latency, chip.core_gflops) as a SimGrid platform, DIR/platform.xml, and\n"
+    "DIR/hostfile (rank r on core r), and print the smpirun command that runs train\n"
+    "on it with a SimGrid build of spikemesh (scripts/build-smpi; docs/simgrid.md).\n";
+
+/* The XY route from core a to core b, as link names appended to f. */
+static void write_route(FILE *f, int w, int a, int b) {
+    int x = a % w, y = a / w;
+    const int bx = b % w, by = b / w;
+    fprintf(f, "<route src=\"c%d\" dst=\"c%d\" symmetrical=\"NO\">", a, b);
+    while (x != bx) {
+        fprintf(f, "<link_ctn id=\"l%d%c\"/>", y * w + x, bx > x ? 'E' : 'W');
+        x += bx > x ? 1 : -1;
+    }
+    while (y != by) {
+        fprintf(f, "<link_ctn id=\"l%d%c\"/>", y * w + x, by > y ? 'S' : 'N');
+        y += by > y ? 1 : -1;
+    }
+    fputs("</route>\n", f);
+}
+
+static int write_platform(const char *path, const sm_chip_params *chip) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return sm_fail("cannot write %s: %s", tmp, strerror(errno));
+    const int w = chip->mesh_w, h = chip->mesh_h, n = w * h;
+    fprintf(f, "<?xml version=\"1.0\"?>\n<!DOCTYPE platform SYSTEM \"https://simgrid.org/simgrid.dtd\">\n"
+               "<!-- spikemesh platform: a %dx%d mesh, XY routes (docs/simgrid.md) -->\n"
+               "<platform version=\"4.1\">\n", w, h);
+    /* How SMPI must run for its ranks to behave as the chip's cores (docs/simgrid.md,
+     * "Why these settings"); network/model must be given on smpirun's command line. */
+    fprintf(f, "<config>\n"
+               "<prop id=\"network/crosstraffic\" value=\"0\"/>\n"
+               "<prop id=\"smpi/send-is-detached-thresh\" value=\"2000000000\"/>\n"
+               "<prop id=\"smpi/async-small-thresh\" value=\"2000000000\"/>\n"
+               "<prop id=\"smpi/iprobe\" value=\"1e-9\"/>\n"
+               "<prop id=\"smpi/test\" value=\"1e-9\"/>\n"
+               "<prop id=\"smpi/simulate-computation\" value=\"%s\"/>\n"
+               "</config>\n<zone id=\"mesh\" routing=\"Full\">\n",
+            chip->compute_flops ? "no" : "yes");
+    for (int k = 0; k < n; k++) fprintf(f, "<host id=\"c%d\" speed=\"%.17gf\"/>\n", k, chip->core_gflops * 1e9);
+    static const struct { char name; int dx, dy; } dirs[4] = {{'E', 1, 0}, {'W', -1, 0}, {'N', 0, -1}, {'S', 0, 1}};
+    for (int k = 0; k < n; k++)
+        for (int d = 0; d < 4; d++) {
+            int x = k % w + dirs[d].dx, y = k / w + dirs[d].dy;
+            if (x < 0 || x >= w || y < 0 || y >= h) continue;
+            fprintf(f, "<link id=\"l%d%c\" bandwidth=\"%.17gBps\" latency=\"%.17gs\"/>\n", k, dirs[d].name,
+                    chip->link_bandwidth, chip->hop_latency);
+        }
+    for (int a = 0; a < n; a++)
+        for (int b = 0; b < n; b++)
+            if (a != b) write_route(f, w, a, b);
+    fputs("</zone>\n</platform>\n", f);
+    if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) {
+        fclose(f);
+        return sm_fail("cannot write %s: %s", tmp, strerror(errno));
+    }
+    if (fclose(f) != 0) return sm_fail("cannot write %s: %s", tmp, strerror(errno));
+    if (rename(tmp, path) != 0) return sm_fail("cannot rename %s: %s", tmp, strerror(errno));
+    return SM_OK;
+}
+
+static int write_hostfile(const char *path, int n) {
+    FILE *f = fopen(path, "w");
+    if (!f) return sm_fail("cannot write %s: %s", path, strerror(errno));
+    for (int k = 0; k < n; k++) fprintf(f, "c%d\n", k);
+    if (fclose(f) != 0) return sm_fail("cannot write %s: %s", path, strerror(errno));
+    return SM_OK;
+}
+
+int sm_cmd_platform(int argc, char **argv) {
+    static const char *const allowed[] = {"config", "set", "out", NULL};
+    sm_cli_options o;
+    int rc = sm_cli_parse(argc, argv, USAGE, allowed, &o);
+    if (rc) return rc;
+    sm_cfg *cfg = NULL;
+    sm_model m;
+    memset(&m, 0, sizeof m);
+    if (!o.out) rc = sm_error("missing --out DIR\n%s", USAGE);
+    if (!rc) rc = sm_cli_one_rank("platform");
+    if (!rc) rc = sm_cli_setup(&o, &cfg, &m);
+    if (!rc && mkdir(o.out, 0777) != 0 && errno != EEXIST) rc = sm_fail("cannot create %s: %s", o.out, strerror(errno));
+    char xml[4096], hosts[4096];
+    snprintf(xml, sizeof xml, "%s/platform.xml", o.out);
+    snprintf(hosts, sizeof hosts, "%s/hostfile", o.out);
+    const int n = m.chip.mesh_w * m.chip.mesh_h;
+    if (!rc) rc = write_platform(xml, &m.chip);
+    if (!rc) rc = write_hostfile(hosts, n);
+    if (!rc) {
+        printf("wrote %s (%dx%d mesh, %g B/s and %g s per link, %g GFLOP/s per core) and %s\n", xml, m.chip.mesh_w,
+               m.chip.mesh_h, m.chip.link_bandwidth, m.chip.hop_latency, m.chip.core_gflops, hosts);
+        printf("run it with a SimGrid build of spikemesh (scripts/build-smpi) and the same --set options:\n"
+               "  smpirun -np %d -platform %s -hostfile %s --cfg=network/model:CM02 \\\n"
+               "    build-smpi/spikemesh train -c %s ...\n",
+               n, xml, hosts, o.config);
+        if (!m.chip.compute_flops)
+            printf("chip.compute is measured: each rank's CPU time is simulated on a %g GFLOP/s core once smpirun\n"
+                   "is told this machine's speed (--cfg=smpi/host-speed:FLOPS); chip.compute: flops needs nothing.\n",
+                   m.chip.core_gflops);
+    }
+    sm_model_free(&m);
+    sm_cfg_free(cfg);
+    free(o.sets);
+    return rc;
+}

@@ -14,17 +14,19 @@
 #   2. fmnist_csnn on 64 ranks (8x8), one LC per core, on the placements of
 #      sequential, zigzag and rl (from `spikemesh place`), 1280 training samples;
 #   3. a wide MLP (bench/placement/configs/wide_mlp.yaml) on 256 ranks (16x16),
-#      sequential and rl placements, 256 synthetic samples.
+#      sequential and rl placements, 256 synthetic samples;
+#   4. online re-placement at scale: the CSNN of 2. starts on sequential's
+#      placement, rl re-places it after epoch 1 (2 epochs of 1280 samples).
 #
 # usage: bench/simgrid.sh [OUT_DIR]   (default bench-out/simgrid; builds build-smpi/)
 # environment: SPIKEMESH (default build/spikemesh), SPIKEMESH_SMPI (default build-smpi/spikemesh),
-#              CASES ("replace csnn64 wide256" by default)
+#              CASES ("replace csnn64 wide256 online64" by default)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/bench-out/simgrid}
 bin=${SPIKEMESH:-$root/build/spikemesh}
 smpi_bin=${SPIKEMESH_SMPI:-$root/build-smpi/spikemesh}
-cases=${CASES:-replace csnn64 wide256}
+cases=${CASES:-replace csnn64 wide256 online64}
 mkdir -p "$out"
 export OPENBLAS_NUM_THREADS=1
 [[ -x $smpi_bin ]] || "$root/scripts/build-smpi" >/dev/null
@@ -83,4 +85,14 @@ if [[ " $cases " == *" wide256 "* ]]; then
         --out "$out/wide256-$method.h5" >/dev/null)
     run wide256-$method 256 "$out/mesh16x16" $config "${sets[@]}" --set placement.file="$out/wide256-$method.h5"
   done
+fi
+
+if [[ " $cases " == *" online64 "* ]]; then
+  sets=(--set chip.mesh_w=8 --set chip.mesh_h=8 --set partition.max_lcs=64)
+  "$bin" platform -c "$root/configs/fmnist_csnn.yaml" "${sets[@]}" --set chip.compute=flops --out "$out/mesh8x8" >/dev/null
+  (cd "$root" && "$bin" place -c configs/fmnist_csnn.yaml "${sets[@]}" --method sequential \
+      --out "$out/csnn64-sequential.h5" >/dev/null)
+  run online64 64 "$out/mesh8x8" configs/fmnist_csnn.yaml "${sets[@]}" --set train.epochs=2 \
+    --set data.train_limit=1280 --set data.test_limit=100 --set placement.file="$out/csnn64-sequential.h5" \
+    --set placement.method=rl --set placement.every=1
 fi

@@ -12,7 +12,7 @@
  *     same one the cost model charges (docs/cost-model.md).
  * The hostfile lists c0 .. c<N-1>, so rank r runs on core r as under mpirun.
  * Routes are written out in full ("Full" routing), which grows as N²·(w + h):
- * about 0.2 MB for 8×8 and 30 MB for 16×16.
+ * 0.2 MB for 8×8, 19 MB for 16×16; meshes over SM_PLATFORM_MAX_CORES are refused.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,6 +23,9 @@
 
 #include "sm_cli.h"
 #include "sm_common.h"
+
+/* N cores make N(N-1) routes: 1024 cores (32x32) write about 0.6 GB. */
+#define SM_PLATFORM_MAX_CORES 1024
 
 static const char USAGE[] =
     "usage: spikemesh platform -c CONFIG [--set key.path=value ...] --out DIR\n"
@@ -109,11 +112,16 @@ int sm_cmd_platform(int argc, char **argv) {
     if (!o.out) rc = sm_error("missing --out DIR\n%s", USAGE);
     if (!rc) rc = sm_cli_one_rank("platform");
     if (!rc) rc = sm_cli_setup(&o, &cfg, &m);
-    if (!rc && mkdir(o.out, 0777) != 0 && errno != EEXIST) rc = sm_fail("cannot create %s: %s", o.out, strerror(errno));
-    char xml[4096], hosts[4096];
-    snprintf(xml, sizeof xml, "%s/platform.xml", o.out);
-    snprintf(hosts, sizeof hosts, "%s/hostfile", o.out);
     const int n = m.chip.mesh_w * m.chip.mesh_h;
+    if (!rc && n > SM_PLATFORM_MAX_CORES)
+        rc = sm_error("%s: the chip has %d cores (chip.mesh_w %d x chip.mesh_h %d); the platform lists the route "
+                      "of every pair of cores and is written for at most %d",
+                      o.config, n, m.chip.mesh_w, m.chip.mesh_h, SM_PLATFORM_MAX_CORES);
+    char xml[4096], hosts[4096];
+    if (!rc && ((size_t)snprintf(xml, sizeof xml, "%s/platform.xml", o.out) >= sizeof xml ||
+                (size_t)snprintf(hosts, sizeof hosts, "%s/hostfile", o.out) >= sizeof hosts))
+        rc = sm_error("--out %s: path too long", o.out);
+    if (!rc && mkdir(o.out, 0777) != 0 && errno != EEXIST) rc = sm_fail("cannot create %s: %s", o.out, strerror(errno));
     if (!rc) rc = write_platform(xml, &m.chip);
     if (!rc) rc = write_hostfile(hosts, n);
     if (!rc) {

@@ -89,6 +89,8 @@ static void test_platform_bad_usage(void **state) {
     EXPECT_BAD("chip.mesh_w", "expected an integer");
     run("platform", "--out", "bad", NULL);
     EXPECT_BAD("missing -c CONFIG");
+    run("platform", "-c", tiny, "--set", "chip.mesh_w=40", "--set", "chip.mesh_h=40", "--out", "big", NULL);
+    EXPECT_BAD("the chip has 1600 cores", "at most 1024");
 }
 
 /* tiny on `np` cores (an np x 1 mesh; 2x2 for 4) under smpirun and under

@@ -183,6 +183,20 @@ double sm_rl_with_migration(const sm_rl_graph *gr, const sm_lc_graph *g, const i
  * can join two classes). */
 void sm_rl_classes(const sm_lc_graph *g, int *cls);
 
+/* Where the searches centre a try (rl_search.c, "which kind of try"): a
+ * two-armed bandit per radius class, arm 0 the LC's own core, arm 1 its
+ * partners' traffic-weighted mean core. */
+#define SM_RL_ARM_FLOOR 0.1
+#define SM_RL_ARM_DECAY 0.998 /* per try of the class: a memory of ~500 tries */
+typedef struct {
+    double tries[4][2], gain[4][2];
+} sm_rl_arms;
+void sm_rl_arms_init(sm_rl_arms *a);
+/* 1: centre the try on the partners' mean; drawn from *prng. */
+int sm_rl_arms_pick(const sm_rl_arms *a, int radius, uint64_t *prng);
+/* A try of arm `arm` at `radius` lowered the cost by `decrease` (<= 0: it did not). */
+void sm_rl_arms_note(sm_rl_arms *a, int radius, int arm, double decrease);
+
 /* Each improves lc_core [n] in place from a placement of known cost for at
  * most `budget` evaluations of e (every delta counted 1; never past the
  * budget), leaves the best placement it saw there and returns the evaluations

@@ -505,6 +505,36 @@ static void test_warm_start(void **st) {
     sm_graph_free(&g), sm_graph_free(&g2);
 }
 
+/* ---- where the searches centre a try (rl_search.c) ------------------------ */
+
+/* The bandit starts at 1/2, moves to the arm whose tries lower the cost (up to
+ * the 0.9 ceiling: the other arm is still tried), keeps radius classes apart,
+ * and forgets: after the gains switch arms, so does it. */
+static double arm1_share(const sm_rl_arms *a, int radius, uint64_t *prng) {
+    int k = 0;
+    for (int t = 0; t < 20000; t++) k += sm_rl_arms_pick(a, radius, prng);
+    return k / 20000.0;
+}
+
+static void test_arms(void **state) {
+    (void)state;
+    uint64_t prng = 7;
+    sm_rl_arms a;
+    sm_rl_arms_init(&a);
+    assert_true(fabs(arm1_share(&a, 1, &prng) - 0.5) < 0.02);
+    for (int t = 0; t < 2000; t++) { /* at radius 1, arm 1 lowers the cost a fifth of the time, arm 0 never */
+        sm_rl_arms_note(&a, 1, 1, t % 5 == 0 ? 1e-3 : -1e-4);
+        sm_rl_arms_note(&a, 1, 0, t % 7 == 0 ? 0 : -2e-4);
+    }
+    assert_true(fabs(arm1_share(&a, 1, &prng) - (1 - SM_RL_ARM_FLOOR)) < 0.02);
+    assert_true(fabs(arm1_share(&a, 6, &prng) - 0.5) < 0.02); /* another radius class: untouched */
+    for (int t = 0; t < 2000; t++) { /* arm 0 pays 3x as much per try now */
+        sm_rl_arms_note(&a, 1, 0, 3e-4);
+        sm_rl_arms_note(&a, 1, 1, 1e-4);
+    }
+    assert_true(fabs(arm1_share(&a, 1, &prng) - 0.25) < 0.03);
+}
+
 /* ---- interchangeable LCs (rl_search.c) ----------------------------------- */
 
 /* The chain's layers are its classes; a changed compute, or traffic between
@@ -578,6 +608,7 @@ int main(void) {
         cmocka_unit_test(test_migration_weight),
         cmocka_unit_test(test_warm_start),
         cmocka_unit_test(test_classes),
+        cmocka_unit_test(test_arms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

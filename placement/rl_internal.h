@@ -184,15 +184,17 @@ double sm_rl_with_migration(const sm_rl_graph *gr, const sm_lc_graph *g, const i
 void sm_rl_classes(const sm_lc_graph *g, int *cls);
 
 /* Where the searches centre a try (rl_search.c, "which kind of try"): a
- * two-armed bandit per radius class, arm 0 the LC's own core, arm 1 its
- * partners' traffic-weighted mean core. */
+ * three-armed bandit per radius class; arm 0 the LC's own core, arm 1 its
+ * partners' traffic-weighted mean core, arm 2 the core of one partner drawn
+ * in proportion to its traffic. */
 #define SM_RL_ARM_FLOOR 0.1
 #define SM_RL_ARM_DECAY 0.998 /* per try of the class: a memory of ~500 tries */
+#define SM_RL_ARMS 3
 typedef struct {
-    double tries[4][2], gain[4][2];
+    double tries[4][SM_RL_ARMS], gain[4][SM_RL_ARMS];
 } sm_rl_arms;
 void sm_rl_arms_init(sm_rl_arms *a);
-/* 1: centre the try on the partners' mean; drawn from *prng. */
+/* The arm for a try at `radius`, drawn from *prng. */
 int sm_rl_arms_pick(const sm_rl_arms *a, int radius, uint64_t *prng);
 /* A try of arm `arm` at `radius` lowered the cost by `decrease` (<= 0: it did not). */
 void sm_rl_arms_note(sm_rl_arms *a, int radius, int arm, double decrease);

@@ -211,15 +211,24 @@ static int walk_slot(const rl_walk *k, int i, int c, uint64_t *prng, int *j) {
 }
 
 /* A try for LC i: a random core c within `radius` (Chebyshev, clamped to the
- * box) of i's ideal point when toward_partners (the traffic-weighted mean core
- * of its partners), else of its own core, and a random slot of c (occupied:
+ * box) of a centre: i's own core (centre 0), its ideal point (1: the
+ * traffic-weighted mean core of its partners) or the core of one partner drawn
+ * in proportion to its traffic (2), and a random slot of c (occupied:
  * swap with its LC *j; free: *j = -1, a move). Returns 0 when the try is not
  * worth an evaluation: c is i's own core or unusable, or *j is interchangeable
  * with i. */
-static int walk_propose(const rl_walk *k, int i, int toward_partners, int radius, uint64_t *prng, int *c, int *j) {
+static int walk_propose(const rl_walk *k, int i, int centre, int radius, uint64_t *prng, int *c, int *j) {
     const int w = k->w, own = k->pl[i];
     int cx = own % w, cy = own / w;
-    if (toward_partners) {
+    if (centre == 2 && k->adj.row[i + 1] > k->adj.row[i]) { /* a partner, drawn by traffic */
+        double sb = 0;
+        for (int q = k->adj.row[i]; q < k->adj.row[i + 1]; q++) sb += k->adj.w[q];
+        double u = sm_prng_uniform(prng) * sb;
+        int q = k->adj.row[i];
+        for (; q < k->adj.row[i + 1] - 1 && (u -= k->adj.w[q]) > 0; q++) {}
+        const int cq = k->pl[k->adj.col[q]];
+        cx = cq % w, cy = cq / w;
+    } else if (centre) {
         double sx = 0, sy = 0, sb = 0;
         for (int q = k->adj.row[i]; q < k->adj.row[i + 1]; q++) {
             int cq = k->pl[k->adj.col[q]];
@@ -257,35 +266,46 @@ static int walk_note_best(rl_walk *k) {
     return better;
 }
 
-/* ---- which kind of try: a two-armed bandit ---------------------------------- */
+/* ---- which kind of try: a three-armed bandit -------------------------------- */
 
-/* A try is centred on the LC's own core (arm 0) or on the traffic-weighted
- * mean core of its partners (arm 1). Which pays depends on the graph and on
- * the radius: measured on vgg_400's descent, a radius-1 try around the
- * partners' mean improved the cost 1.3 % of the time, one around the own core
- * 14 %; at radius 5 and more both did 10-14 %. So each radius class (1, 2,
- * 3-4, 5+) keeps, per arm, a decayed count of tries and a decayed sum of the
- * cost decrease they brought, and an arm is drawn with probability
- * proportional to its mean gain per try (probability matching), kept within
- * [SM_RL_ARM_FLOOR, 1 − SM_RL_ARM_FLOOR] so that neither arm stops being
- * measured. Both start equal (a prior of one try each, no gain: 1/2 each). */
+/* A try is centred on the LC's own core (arm 0), on the traffic-weighted mean
+ * core of its partners (arm 1), or on the core of one partner drawn in
+ * proportion to its traffic (arm 2: next to it, or onto its core when a slot
+ * is free). Which pays depends on the graph and on the radius: measured on
+ * vgg_400's descent, a radius-1 try around the partners' mean improved the
+ * cost 1.3 % of the time, one around the own core 14 %; at radius 5 and more
+ * both did 10-14 %. So each radius class (1, 2, 3-4, 5+) keeps, per arm, a
+ * decayed count of tries and a decayed sum of the cost decrease they brought,
+ * and an arm is drawn with probability proportional to its mean gain per try
+ * (probability matching), each at least SM_RL_ARM_FLOOR before normalising so
+ * that no arm stops being measured. All start equal (a prior of one try each,
+ * no gain). */
 void sm_rl_arms_init(sm_rl_arms *a) {
-    for (int r = 0; r < 4; r++) a->tries[r][0] = a->tries[r][1] = 1, a->gain[r][0] = a->gain[r][1] = 0;
+    for (int r = 0; r < 4; r++)
+        for (int q = 0; q < SM_RL_ARMS; q++) a->tries[r][q] = 1, a->gain[r][q] = 0;
 }
 
 static int arms_class(int radius) { return radius <= 1 ? 0 : radius <= 2 ? 1 : radius <= 4 ? 2 : 3; }
 
 int sm_rl_arms_pick(const sm_rl_arms *a, int radius, uint64_t *prng) {
     const int r = arms_class(radius);
-    const double g0 = a->gain[r][0] / a->tries[r][0], g1 = a->gain[r][1] / a->tries[r][1];
-    double p = g0 + g1 > 0 ? g1 / (g0 + g1) : 0.5;
-    p = p < SM_RL_ARM_FLOOR ? SM_RL_ARM_FLOOR : p > 1 - SM_RL_ARM_FLOOR ? 1 - SM_RL_ARM_FLOOR : p;
-    return sm_prng_uniform(prng) < p;
+    double g[SM_RL_ARMS], sum = 0;
+    for (int q = 0; q < SM_RL_ARMS; q++) sum += g[q] = a->gain[r][q] / a->tries[r][q];
+    double p[SM_RL_ARMS], total = 0;
+    for (int q = 0; q < SM_RL_ARMS; q++) {
+        p[q] = sum > 0 ? g[q] / sum : 1.0 / SM_RL_ARMS;
+        if (p[q] < SM_RL_ARM_FLOOR) p[q] = SM_RL_ARM_FLOOR;
+        total += p[q];
+    }
+    double u = sm_prng_uniform(prng) * total;
+    int q = 0;
+    for (; q < SM_RL_ARMS - 1 && (u -= p[q]) >= 0; q++) {}
+    return q;
 }
 
 void sm_rl_arms_note(sm_rl_arms *a, int radius, int arm, double decrease) {
     const int r = arms_class(radius);
-    for (int q = 0; q < 2; q++) a->tries[r][q] *= SM_RL_ARM_DECAY, a->gain[r][q] *= SM_RL_ARM_DECAY;
+    for (int q = 0; q < SM_RL_ARMS; q++) a->tries[r][q] *= SM_RL_ARM_DECAY, a->gain[r][q] *= SM_RL_ARM_DECAY;
     a->tries[r][arm] += 1;
     if (decrease > 0) a->gain[r][arm] += decrease;
 }
@@ -293,8 +313,9 @@ void sm_rl_arms_note(sm_rl_arms *a, int radius, int arm, double decrease) {
 /* ---- the range-limited swap search ---------------------------------------- */
 
 /* Randomised first-improvement descent on incremental deltas: a random LC i, a
- * random usable core c within `radius` (Chebyshev) of i's ideal point (the
- * traffic-weighted mean core of its partners) or of its own core (sm_rl_arms picks), a
+ * random usable core c within `radius` (Chebyshev) of its own core, its ideal
+ * point (the traffic-weighted mean core of its partners) or a partner's core
+ * (sm_rl_arms picks), a
  * random slot of c as in sa's moves (occupied: swap with its LC; free: move
  * there). Each try is one counted sm_cost_delta_*; it is applied when it does
  * not raise the cost (equal costs are accepted: the max-type terms of the cost
@@ -331,10 +352,10 @@ long sm_rl_swap_search(sm_evals *e, int32_t *lc_core, long budget, uint64_t *prn
             continue;
         }
         int i = sm_prng_below(prng, n), c, j;
-        int toward = sm_rl_arms_pick(&arms, radius, prng);
-        if (!walk_propose(&k, i, toward, radius, prng, &c, &j)) { since++; continue; } /* no evaluation */
+        int centre = sm_rl_arms_pick(&arms, radius, prng);
+        if (!walk_propose(&k, i, centre, radius, prng, &c, &j)) { since++; continue; } /* no evaluation */
         double cn = walk_delta(&k, i, c, j);
-        sm_rl_arms_note(&arms, radius, toward, k.cost - cn);
+        sm_rl_arms_note(&arms, radius, centre, k.cost - cn);
         stuck++;
         if (cn <= k.cost) {
             int improved = cn < k.cost - 1e-12 * fmax(1.0, fabs(k.cost));
@@ -352,8 +373,8 @@ long sm_rl_swap_search(sm_evals *e, int32_t *lc_core, long budget, uint64_t *prn
 
 /* From lc_core (in place; its cost is already known and is not counted again),
  * for `budget` evaluations: tries as in rl_swap_search (a random LC i, a random
- * core within `radius` of its ideal point or of its own core, as sm_rl_arms
- * picks, a random slot of it), but the radius follows VPR's range limiter as in
+ * core within `radius` of its own core, its ideal point or a partner's core,
+ * as sm_rl_arms picks, a random slot of it), but the radius follows VPR's range limiter as in
  * sa (from the whole box, × (1 − SM_RL_TARGET_ACCEPT + α) after every n tries,
  * α their acceptance rate, kept in [1, box]), so that early tries reach across
  * the mesh and late ones stay near. It begins as a greedy descent (a try is
@@ -386,10 +407,10 @@ long sm_rl_descend_anneal(sm_evals *e, int32_t *lc_core, long budget, uint64_t *
             t_start = e->n;
         }
         int i = sm_prng_below(prng, n), c, j;
-        int toward = sm_rl_arms_pick(&arms, (int)radius, prng);
-        if (!walk_propose(&k, i, toward, (int)radius, prng, &c, &j)) continue; /* no evaluation */
+        int centre = sm_rl_arms_pick(&arms, (int)radius, prng);
+        if (!walk_propose(&k, i, centre, (int)radius, prng, &c, &j)) continue; /* no evaluation */
         double d = walk_delta(&k, i, c, j) - k.cost;
-        sm_rl_arms_note(&arms, (int)radius, toward, -d);
+        sm_rl_arms_note(&arms, (int)radius, centre, -d);
         int feasible_step = d < 0.5 * SM_COST_INFEASIBLE_PENALTY;
         if (T0 == 0 && d > 0 && feasible_step) sup += d, nup++;
         tried++, stuck++;

@@ -507,32 +507,39 @@ static void test_warm_start(void **st) {
 
 /* ---- where the searches centre a try (rl_search.c) ------------------------ */
 
-/* The bandit starts at 1/2, moves to the arm whose tries lower the cost (up to
- * the 0.9 ceiling: the other arm is still tried), keeps radius classes apart,
- * and forgets: after the gains switch arms, so does it. */
-static double arm1_share(const sm_rl_arms *a, int radius, uint64_t *prng) {
+/* The bandit starts even, moves to the arm whose tries lower the cost (the
+ * others keep their floor: still tried), keeps radius classes apart, and
+ * forgets: after the gains move to other arms, so does it. */
+static double arm_share(const sm_rl_arms *a, int radius, int arm, uint64_t *prng) {
     int k = 0;
-    for (int t = 0; t < 20000; t++) k += sm_rl_arms_pick(a, radius, prng);
-    return k / 20000.0;
+    for (int t = 0; t < 30000; t++) k += sm_rl_arms_pick(a, radius, prng) == arm;
+    return k / 30000.0;
 }
 
 static void test_arms(void **state) {
     (void)state;
+    assert_int_equal(SM_RL_ARMS, 3);
     uint64_t prng = 7;
     sm_rl_arms a;
     sm_rl_arms_init(&a);
-    assert_true(fabs(arm1_share(&a, 1, &prng) - 0.5) < 0.02);
-    for (int t = 0; t < 2000; t++) { /* at radius 1, arm 1 lowers the cost a fifth of the time, arm 0 never */
+    for (int q = 0; q < 3; q++) assert_true(fabs(arm_share(&a, 1, q, &prng) - 1.0 / 3) < 0.02);
+    for (int t = 0; t < 2000; t++) { /* at radius 1, arm 1 lowers the cost a fifth of the time, 0 and 2 never */
         sm_rl_arms_note(&a, 1, 1, t % 5 == 0 ? 1e-3 : -1e-4);
         sm_rl_arms_note(&a, 1, 0, t % 7 == 0 ? 0 : -2e-4);
+        sm_rl_arms_note(&a, 1, 2, -1e-4);
     }
-    assert_true(fabs(arm1_share(&a, 1, &prng) - (1 - SM_RL_ARM_FLOOR)) < 0.02);
-    assert_true(fabs(arm1_share(&a, 6, &prng) - 0.5) < 0.02); /* another radius class: untouched */
-    for (int t = 0; t < 2000; t++) { /* arm 0 pays 3x as much per try now */
+    /* shares 1 : 0.1 : 0.1 (the floor) */
+    assert_true(fabs(arm_share(&a, 1, 1, &prng) - 1 / 1.2) < 0.02);
+    assert_true(fabs(arm_share(&a, 1, 2, &prng) - 0.1 / 1.2) < 0.02);
+    assert_true(fabs(arm_share(&a, 6, 1, &prng) - 1.0 / 3) < 0.02); /* another radius class: untouched */
+    for (int t = 0; t < 3000; t++) { /* now arm 0 pays 3x what arm 2 does, arm 1 nothing */
         sm_rl_arms_note(&a, 1, 0, 3e-4);
-        sm_rl_arms_note(&a, 1, 1, 1e-4);
+        sm_rl_arms_note(&a, 1, 2, 1e-4);
+        sm_rl_arms_note(&a, 1, 1, -1e-4);
     }
-    assert_true(fabs(arm1_share(&a, 1, &prng) - 0.25) < 0.03);
+    /* shares 0.75 : 0.1 : 0.25 */
+    assert_true(fabs(arm_share(&a, 1, 0, &prng) - 0.75 / 1.1) < 0.02);
+    assert_true(fabs(arm_share(&a, 1, 2, &prng) - 0.25 / 1.1) < 0.02);
 }
 
 /* ---- interchangeable LCs (rl_search.c) ----------------------------------- */

@@ -196,7 +196,9 @@ typedef struct {
 void sm_rl_arms_init(sm_rl_arms *a);
 /* The arm for a try at `radius`, drawn from *prng. */
 int sm_rl_arms_pick(const sm_rl_arms *a, int radius, uint64_t *prng);
-/* A try of arm `arm` at `radius` lowered the cost by `decrease` (<= 0: it did not). */
+/* A try of arm `arm` at `radius` lowered the cost by `decrease` (<= 0: it did
+ * not; a decrease of half SM_COST_INFEASIBLE_PENALTY or more, a memory
+ * violation removed, counts as a try without gain). */
 void sm_rl_arms_note(sm_rl_arms *a, int radius, int arm, double decrease);
 
 /* Each improves lc_core [n] in place from a placement of known cost for at

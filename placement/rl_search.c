@@ -307,7 +307,8 @@ void sm_rl_arms_note(sm_rl_arms *a, int radius, int arm, double decrease) {
     const int r = arms_class(radius);
     for (int q = 0; q < SM_RL_ARMS; q++) a->tries[r][q] *= SM_RL_ARM_DECAY, a->gain[r][q] *= SM_RL_ARM_DECAY;
     a->tries[r][arm] += 1;
-    if (decrease > 0) a->gain[r][arm] += decrease;
+    /* a try that removed a memory violation says nothing about where to centre the next */
+    if (decrease > 0 && decrease < 0.5 * SM_COST_INFEASIBLE_PENALTY) a->gain[r][arm] += decrease;
 }
 
 /* ---- the range-limited swap search ---------------------------------------- */
@@ -315,9 +316,8 @@ void sm_rl_arms_note(sm_rl_arms *a, int radius, int arm, double decrease) {
 /* Randomised first-improvement descent on incremental deltas: a random LC i, a
  * random usable core c within `radius` (Chebyshev) of its own core, its ideal
  * point (the traffic-weighted mean core of its partners) or a partner's core
- * (sm_rl_arms picks), a
- * random slot of c as in sa's moves (occupied: swap with its LC; free: move
- * there). Each try is one counted sm_cost_delta_*; it is applied when it does
+ * (sm_rl_arms picks), a random slot of c as in sa's moves (occupied: swap with
+ * its LC; free: move there). Each try is one counted sm_cost_delta_*; it is applied when it does
  * not raise the cost (equal costs are accepted: the max-type terms of the cost
  * are flat over most swaps, and sideways steps cross those plateaus). The
  * radius grows by one after every n tries without an improvement, up to the
@@ -374,8 +374,8 @@ long sm_rl_swap_search(sm_evals *e, int32_t *lc_core, long budget, uint64_t *prn
 /* From lc_core (in place; its cost is already known and is not counted again),
  * for `budget` evaluations: tries as in rl_swap_search (a random LC i, a random
  * core within `radius` of its own core, its ideal point or a partner's core,
- * as sm_rl_arms picks, a random slot of it), but the radius follows VPR's range limiter as in
- * sa (from the whole box, × (1 − SM_RL_TARGET_ACCEPT + α) after every n tries,
+ * as sm_rl_arms picks, a random slot of it), but the radius follows VPR's
+ * range limiter as in sa (from the whole box, × (1 − SM_RL_TARGET_ACCEPT + α) after every n tries,
  * α their acceptance rate, kept in [1, box]), so that early tries reach across
  * the mesh and late ones stay near. It begins as a greedy descent (a try is
  * applied when it does not raise the cost) and records the uphill deltas it

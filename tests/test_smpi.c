@@ -6,7 +6,8 @@
  *     bad usage gives exit 2 and a message;
  *   - training under smpirun on simulated cores (the SimGrid build of
  *     scripts/build-smpi, $SPIKEMESH_SMPI_BIN) ends with the same bits as the
- *     same run under mpirun, on 2 and 4 ranks, with the traffic it predicted.
+ *     same run under mpirun, on 2 and 4 ranks, with the traffic it predicted,
+ *     and its ops cost simulated time (an epoch lasts at least ~ the emulated one).
  * The second part needs $SPIKEMESH_SMPI_BIN and $SPIKEMESH_SMPIRUN (tests/cli.cmake
  * sets them when scripts/test has built the SimGrid binary) and is skipped without. */
 #define _GNU_SOURCE
@@ -116,6 +117,21 @@ static void same_bits(int np, const char *schedule) {
     if (run_argv(argv) != 0) fail_msg("smpirun %s: exit %d\nstdout:\n%s\nstderr:\n%s", R.cmdline, R.status, R.out, R.err);
     expect_text(R.out, "SimGrid's SMPI", "smpirun's stdout");
     expect_text(R.out, "measured traffic equals the prediction", "smpirun's stdout");
+    /* The run's clock is SimGrid's: each op's FLOPs cost simulated time (smpi_execute_flops),
+     * so a simulated epoch lasts at least about what the emulator charges for the same ops
+     * (it is longer where messages share links). Deterministic: no host timing involved. */
+    snprintf(a, sizeof a, "%s/%s/metrics.h5", tmpdir, out_s);
+    hid_t f = h5_open(a);
+    double wall[8], emulated[8];
+    hsize_t dims[1];
+    assert_int_equal(h5_read(f, "/wall_seconds", H5T_NATIVE_DOUBLE, NULL, dims), 1);
+    assert_true(dims[0] == 3);
+    h5_read(f, "/wall_seconds", H5T_NATIVE_DOUBLE, wall, dims);
+    h5_read(f, "/emulated_seconds", H5T_NATIVE_DOUBLE, emulated, dims);
+    H5Fclose(f);
+    for (int e = 0; e < 3; e++)
+        if (!(emulated[e] > 0 && wall[e] >= 0.9 * emulated[e] && wall[e] < 20 * emulated[e]))
+            fail_msg("epoch %d: simulated %g s against emulated %g s", e + 1, wall[e], emulated[e]);
     run_mpi(np, "train", "-c", tiny, SETS, "--out", out_m, NULL);
     EXPECT_OUT(0, "epoch 3/3");
 #undef SETS

@@ -1,10 +1,13 @@
 /* options.c — option parsing, config set-up and data loading shared by the
  * subcommands. */
+#include <errno.h>
 #include <getopt.h>
 #include <mpi.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sm_cli.h"
 #include "sm_common.h"
@@ -201,4 +204,19 @@ void sm_cli_evaluate(sm_model *m, const sm_dataset *d, double *accuracy, double 
     *accuracy = (double)correct / d->n;
     *loss = total / d->n;
     free(x); free(enc); free(y); free(ids);
+}
+
+int sm_cli_write_text(const char *path, const char *text) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return sm_fail("cannot write %s: %s", tmp, strerror(errno));
+    fputs(text, f);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        fclose(f);
+        return sm_fail("cannot write %s: %s", tmp, strerror(errno));
+    }
+    if (fclose(f) != 0) return sm_fail("cannot write %s: %s", tmp, strerror(errno));
+    if (rename(tmp, path) != 0) return sm_fail("cannot rename %s: %s", tmp, strerror(errno));
+    return SM_OK;
 }

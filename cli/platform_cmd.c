@@ -14,6 +14,7 @@
  * Routes are written out in full ("Full" routing), which grows as N²·(w + h):
  * 0.2 MB for 8×8, 19 MB for 16×16; meshes over SM_PLATFORM_MAX_CORES are refused.
  */
+#define _GNU_SOURCE /* open_memstream */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,11 +52,13 @@ static void write_route(FILE *f, int w, int a, int b) {
     fputs("</route>\n", f);
 }
 
-static int write_platform(const char *path, const sm_chip_params *chip) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return sm_fail("cannot write %s: %s", tmp, strerror(errno));
+/* The platform as text (malloc'd; NULL when memory ran out). */
+static char *platform_text(const sm_chip_params *chip) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return NULL;
+    const sm_mesh mesh = {.mesh_w = chip->mesh_w, .mesh_h = chip->mesh_h};
     const int w = chip->mesh_w, h = chip->mesh_h, n = w * h;
     fprintf(f, "<?xml version=\"1.0\"?>\n<!DOCTYPE platform SYSTEM \"https://simgrid.org/simgrid.dtd\">\n"
                "<!-- spikemesh platform: a %dx%d mesh, XY routes (docs/simgrid.md) -->\n"
@@ -72,33 +75,17 @@ static int write_platform(const char *path, const sm_chip_params *chip) {
                "</config>\n<zone id=\"mesh\" routing=\"Full\">\n",
             chip->compute_flops ? "no" : "yes");
     for (int k = 0; k < n; k++) fprintf(f, "<host id=\"c%d\" speed=\"%.17gf\"/>\n", k, chip->core_gflops * 1e9);
-    static const struct { char name; int dx, dy; } dirs[4] = {{'E', 1, 0}, {'W', -1, 0}, {'N', 0, -1}, {'S', 0, 1}};
-    for (int k = 0; k < n; k++)
-        for (int d = 0; d < 4; d++) {
-            int x = k % w + dirs[d].dx, y = k / w + dirs[d].dy;
-            if (x < 0 || x >= w || y < 0 || y >= h) continue;
-            fprintf(f, "<link id=\"l%d%c\" bandwidth=\"%.17gBps\" latency=\"%.17gs\"/>\n", k, dirs[d].name,
-                    chip->link_bandwidth, chip->hop_latency);
-        }
+    for (int k = 0; k < n; k++) /* the links of sm_graph.h, named by the direction they leave core k in */
+        for (int d = 0; d < SM_LINK_DIRS; d++)
+            if (sm_mesh_link_exists(&mesh, SM_LINK_DIRS * k + d))
+                fprintf(f, "<link id=\"l%d%c\" bandwidth=\"%.17gBps\" latency=\"%.17gs\"/>\n", k, "EWNS"[d],
+                        chip->link_bandwidth, chip->hop_latency);
     for (int a = 0; a < n; a++)
         for (int b = 0; b < n; b++)
             if (a != b) write_route(f, w, a, b);
     fputs("</zone>\n</platform>\n", f);
-    if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) {
-        fclose(f);
-        return sm_fail("cannot write %s: %s", tmp, strerror(errno));
-    }
-    if (fclose(f) != 0) return sm_fail("cannot write %s: %s", tmp, strerror(errno));
-    if (rename(tmp, path) != 0) return sm_fail("cannot rename %s: %s", tmp, strerror(errno));
-    return SM_OK;
-}
-
-static int write_hostfile(const char *path, int n) {
-    FILE *f = fopen(path, "w");
-    if (!f) return sm_fail("cannot write %s: %s", path, strerror(errno));
-    for (int k = 0; k < n; k++) fprintf(f, "c%d\n", k);
-    if (fclose(f) != 0) return sm_fail("cannot write %s: %s", path, strerror(errno));
-    return SM_OK;
+    if (fclose(f) != 0) free(text), text = NULL;
+    return text;
 }
 
 int sm_cmd_platform(int argc, char **argv) {
@@ -122,8 +109,18 @@ int sm_cmd_platform(int argc, char **argv) {
                 (size_t)snprintf(hosts, sizeof hosts, "%s/hostfile", o.out) >= sizeof hosts))
         rc = sm_error("--out %s: path too long", o.out);
     if (!rc && mkdir(o.out, 0777) != 0 && errno != EEXIST) rc = sm_fail("cannot create %s: %s", o.out, strerror(errno));
-    if (!rc) rc = write_platform(xml, &m.chip);
-    if (!rc) rc = write_hostfile(hosts, n);
+    if (!rc) {
+        char *text = platform_text(&m.chip);
+        rc = text ? sm_cli_write_text(xml, text) : sm_fail("%s: out of memory building the platform", xml);
+        free(text);
+    }
+    if (!rc) {
+        char *list = sm_xmalloc((size_t)n * 8 + 1), *at = list; /* "c<k>\n", k < 1024 */
+        for (int k = 0; k < n; k++) at += sprintf(at, "c%d\n", k);
+        *at = 0;
+        rc = sm_cli_write_text(hosts, list);
+        free(list);
+    }
     if (!rc) {
         printf("wrote %s (%dx%d mesh, %g B/s and %g s per link, %g GFLOP/s per core) and %s\n", xml, m.chip.mesh_w,
                m.chip.mesh_h, m.chip.link_bandwidth, m.chip.hop_latency, m.chip.core_gflops, hosts);

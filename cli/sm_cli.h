@@ -51,6 +51,10 @@ void sm_progress_update(sm_progress *p, long batch, double loss, double accuracy
 void sm_progress_end(sm_progress *p);
 void sm_progress_free(sm_progress *p);
 
+/* Write text to path atomically (a temporary file, fsync, rename); SM_EFAIL
+ * with a message naming the file when it cannot. */
+int sm_cli_write_text(const char *path, const char *text);
+
 /* SM_EINPUT unless the job has exactly one MPI rank. */
 int sm_cli_one_rank(const char *command);
 

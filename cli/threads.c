@@ -28,13 +28,12 @@
 
 int sm_cli_set_threads(const sm_model *m, char *why, size_t why_size) {
     int threads = m->train.threads;
-    const char *env = getenv("OPENBLAS_NUM_THREADS");
 #ifdef SM_SMPI /* SMPI's ranks are actors of one process: a rank's own threads would escape the simulation */
     if (threads > 1) snprintf(why, why_size, "SimGrid's SMPI: one per rank, train.threads %d ignored", threads);
     else snprintf(why, why_size, "SimGrid's SMPI: one per rank");
     threads = 1;
-    (void)env;
 #else
+    const char *env = getenv("OPENBLAS_NUM_THREADS");
     if (threads > 0) {
         snprintf(why, why_size, "train.threads");
     } else if (env && atoi(env) > 0) {

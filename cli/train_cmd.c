@@ -78,21 +78,6 @@ static void default_out(char *buf, size_t n, const char *config) {
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-static int write_text(const char *path, const char *text) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return sm_fail("cannot write %s: %s", tmp, strerror(errno));
-    fputs(text, f);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        fclose(f);
-        return sm_fail("cannot write %s: %s", tmp, strerror(errno));
-    }
-    if (fclose(f) != 0) return sm_fail("cannot write %s: %s", tmp, strerror(errno));
-    if (rename(tmp, path) != 0) return sm_fail("cannot rename %s: %s", tmp, strerror(errno));
-    return SM_OK;
-}
-
 /* The signal that asked the run to stop (0: none). */
 static volatile sig_atomic_t stop_signal;
 static void on_stop_signal(int sig) { stop_signal = sig; }
@@ -289,7 +274,7 @@ int sm_cmd_train(int argc, char **argv) {
     if (sm_cli_rank() == 0) {
         rc = make_dirs(out);
         snprintf(path, sizeof path, "%s/config.yaml", out);
-        if (!rc) rc = write_text(path, sm_cfg_text(cfg));
+        if (!rc) rc = sm_cli_write_text(path, sm_cfg_text(cfg));
     }
     if ((rc = agree(rc))) goto done;
     sm_print0("spikemesh train: %s, %d layers, %d logical cores, %ld parameters; %d training and "

@@ -25,6 +25,7 @@
 typedef struct {
     int *row, *col;
     double *w;
+    double *wsum; /* [n] Σ w over LC i's row, summed in row order */
     int *cls; /* [n] the class of each LC (sm_rl_classes) */
 } rl_adj;
 
@@ -118,11 +119,14 @@ static void rl_adj_build(rl_adj *a, const sm_lc_graph *g) {
             a->col[fill[j]] = i, a->w[fill[j]++] = (double)g->bytes[k];
         }
     free(fill);
+    a->wsum = sm_xcalloc((size_t)(n > 0 ? n : 1), sizeof *a->wsum);
+    for (int i = 0; i < n; i++)
+        for (int q = a->row[i]; q < a->row[i + 1]; q++) a->wsum[i] += a->w[q];
     a->cls = sm_xmalloc(sizeof *a->cls * (size_t)(n > 0 ? n : 1));
     sm_rl_classes(g, a->cls);
 }
 
-static void rl_adj_free(rl_adj *a) { free(a->row), free(a->col), free(a->w), free(a->cls); }
+static void rl_adj_free(rl_adj *a) { free(a->row), free(a->col), free(a->w), free(a->wsum), free(a->cls); }
 
 static void occ_fill(const int32_t *pl, int n, int S, int cores, int *load, int *slot, int *pos, int *over) {
     memset(load, 0, sizeof *load * (size_t)cores);
@@ -221,9 +225,7 @@ static int walk_propose(const rl_walk *k, int i, int centre, int radius, uint64_
     const int w = k->w, own = k->pl[i];
     int cx = own % w, cy = own / w;
     if (centre == 2 && k->adj.row[i + 1] > k->adj.row[i]) { /* a partner, drawn by traffic */
-        double sb = 0;
-        for (int q = k->adj.row[i]; q < k->adj.row[i + 1]; q++) sb += k->adj.w[q];
-        double u = sm_prng_uniform(prng) * sb;
+        double u = sm_prng_uniform(prng) * k->adj.wsum[i];
         int q = k->adj.row[i];
         for (; q < k->adj.row[i + 1] - 1 && (u -= k->adj.w[q]) > 0; q++) {}
         const int cq = k->pl[k->adj.col[q]];

@@ -18,6 +18,9 @@
  *   stage           share      function                 what it leaves behind
  *   rollout         <= 5 ev.   anchor_at_best_rollout   state anchored at the best of
  *                                                        anchor, mean(anchor), mean(mean(..)) ...
+ *   analytic start  <= 5 % of  sm_rl_analytic           a layout from the traffic alone
+ *                   B, <= 1000                           (rl_analytic.c), in the pool; the state
+ *                                                        re-anchored there if it beats the rollout
  *   policy training 40 % of B  sm_rl_train              trained policy; pool of the 8 best
  *                   (incl. the rollout;                  distinct samples
  *                   × 100/n above 100 LCs)
@@ -249,8 +252,8 @@ static double clampd(double v, double lo, double hi) { return v < lo ? lo : v > 
  * room: the nearest with load < cap; -1 when every core is at cap. Visits
  * Chebyshev rings around the nearest cell and stops once a ring cannot hold
  * anything nearer, so a step costs O(ring area) instead of O(U). */
-static int nearest_free_cap(const sm_place_problem *p, const sm_rl_graph *gr, double x, double y, double bytes,
-                            const int *load, const double *mem, int cap) {
+int sm_rl_nearest_free(const sm_place_problem *p, const sm_rl_graph *gr, double x, double y, double bytes,
+                       const int *load, const double *mem, int cap) {
     const int w = p->mesh->mesh_w, u = sm_place_usable(p), bw = gr->box_w, bh = gr->box_h;
     const double room = p->mesh->core_memory;
     int cx = (int)floor(x + 0.5), cy = (int)floor(y + 0.5);
@@ -294,9 +297,9 @@ void sm_rl_discretise(const sm_place_problem *p, const sm_rl_graph *gr, const fl
         int cap = k / u + 1 < S ? k / u + 1 : S;
         double x = clampd(a[i * 2] * gr->box_w - 0.5, 0, gr->box_w - 1);
         double y = clampd(a[i * 2 + 1] * gr->box_h - 0.5, 0, gr->box_h - 1);
-        int c = nearest_free_cap(p, gr, x, y, p->g->memory[i], load, mem, cap);
+        int c = sm_rl_nearest_free(p, gr, x, y, p->g->memory[i], load, mem, cap);
         if (cap < S && (c < 0 || mem[c] + p->g->memory[i] > room)) {
-            int c2 = nearest_free_cap(p, gr, x, y, p->g->memory[i], load, mem, S);
+            int c2 = sm_rl_nearest_free(p, gr, x, y, p->g->memory[i], load, mem, S);
             if (c2 >= 0 && (c < 0 || mem[c2] + p->g->memory[i] <= room)) c = c2;
         }
         lc_core[i] = c;
@@ -484,8 +487,11 @@ int sm_rl_train(sm_evals *e, sm_rl_policy *pol, sm_rl_graph *gr, const sm_rl_tra
 #define SM_RL_ANCHOR_STEPS 4
 #define SM_RL_TRAIN_SHARE 40   /* % of the budget for the rollout and the policy training */
 #define SM_RL_GA_SHARE 20      /* % for the GA */
+#define SM_RL_ANALYTIC_DIV 20  /* the analytic start takes B / this ... */
+#define SM_RL_ANALYTIC_MAX 1000 /* ... up to this many evaluations */
 #define SM_RL_DESCENT_SHARE 50 /* % of what the GA leaves (less 1) for the descent; the rest: the swap search */
-static int anchor_at_best_rollout(sm_evals *e, const sm_rl_policy *pol, sm_rl_graph *gr, sm_rl_pool *pool) {
+static int anchor_at_best_rollout(sm_evals *e, const sm_rl_policy *pol, sm_rl_graph *gr, sm_rl_pool *pool,
+                                  double *best_cost) {
     const sm_place_problem *p = e->p;
     const size_t n = (size_t)gr->n;
     int32_t *a = sm_xmalloc(sizeof *a * n * (SM_RL_ANCHOR_STEPS + 1));
@@ -506,6 +512,7 @@ static int anchor_at_best_rollout(sm_evals *e, const sm_rl_policy *pol, sm_rl_gr
         if (cost[j] < cost[best]) best = j;
     }
     sm_rl_graph_reanchor(gr, p, a + best * n);
+    *best_cost = rc == SM_OK && k > 0 ? cost[best] : INFINITY;
     free(a);
     return rc;
 }
@@ -535,11 +542,29 @@ int sm_place_rl(const sm_place_problem *p, int32_t *lc_core, long *evals) {
     const int progress = p->progress;
 
     sm_rl_train_opts o = sm_rl_train_defaults(p->rl_algorithm);
+    double anchor_cost = INFINITY;
     if (train_budget >= 2 * (SM_RL_ANCHOR_STEPS + 1)) {
-        rc = anchor_at_best_rollout(&e, pol, &gr, &pool);
+        rc = anchor_at_best_rollout(&e, pol, &gr, &pool, &anchor_cost);
         if (rc) goto done;
     }
-    rc = sm_rl_train(&e, pol, &gr, &o, train_budget - e.n, &prng, &pool);
+    /* The analytic start: a layout from the traffic alone. The policy is anchored
+     * there when it beats the rollout's best (it minimises hop-bytes only, so under
+     * other weights it may not). */
+    long ap_budget = B / SM_RL_ANALYTIC_DIV;
+    if (ap_budget > SM_RL_ANALYTIC_MAX) ap_budget = SM_RL_ANALYTIC_MAX;
+    long ap_used = 0;
+    if (ap_budget >= 4 && !p->rl_no_analytic) {
+        double ap_cost;
+        ap_used = e.n;
+        rc = sm_rl_analytic(&e, &gr, ap_budget, &pool, best, &ap_cost);
+        ap_used = e.n - ap_used;
+        if (rc) goto done;
+        if (ap_cost < anchor_cost) sm_rl_graph_reanchor(&gr, p, best);
+        if (progress)
+            fprintf(stderr, "rl: analytic start, %ld evaluations, cost %.6g (%.1f s)\n", e.n, ap_cost,
+                    sm_wall_seconds() - t0);
+    }
+    rc = sm_rl_train(&e, pol, &gr, &o, train_budget - (e.n - ap_used), &prng, &pool);
     if (rc) goto done;
     if (progress)
         fprintf(stderr, "rl: policy trained, %ld evaluations, best %.6g (%.1f s)\n", e.n,

@@ -118,6 +118,12 @@ void sm_rl_adam(sm_rl_policy *pol, const float *grad, float lr);
 
 /* ---- actions ------------------------------------------------------------ */
 
+/* The nearest usable core to (x, y) (core coordinates in the bounding box;
+ * Euclidean, ties by core id) with load < cap and memory room for `bytes`;
+ * none with room: the nearest with load < cap; -1 when every core is at cap. */
+int sm_rl_nearest_free(const sm_place_problem *p, const sm_rl_graph *gr, double x, double y, double bytes,
+                       const int *load, const double *mem, int cap);
+
 /* Discretise action a [n,2] into lc_core [n]: LCs in gr->order, each to
  * sm_place_nearest_free of its point. load [usable], mem [usable] are scratch. */
 void sm_rl_discretise(const sm_place_problem *p, const sm_rl_graph *gr, const float *a, int32_t *lc_core,
@@ -172,7 +178,23 @@ void sm_rl_mean_placement(const sm_place_problem *p, const sm_rl_policy *pol, co
 /* Cost of lc_core plus the migration term (no evaluation: for costs already known). */
 double sm_rl_with_migration(const sm_rl_graph *gr, const sm_lc_graph *g, const int32_t *lc_core, double cost);
 
+/* ---- the analytic start (rl_analytic.c) ---------------------------------- */
+
+/* A placement from the traffic alone: a spectral layout, then rounds of
+ * quadratic placement anchored to its spread-out self (SimPL-style), each
+ * round legalised and costed (one evaluation, through sm_evals_batch), at a
+ * few box sizes. At most `budget` evaluations; every placement costed goes to
+ * pool (cost with the migration term); the best into best [n] and its cost
+ * into *best_cost (+inf when none was costed). SM_OK or SM_EFAIL. */
+int sm_rl_analytic(sm_evals *e, const sm_rl_graph *gr, long budget, sm_rl_pool *pool, int32_t *best,
+                   double *best_cost);
+
 /* ---- the searches on incremental deltas (rl_search.c) -------------------- */
+
+/* The LC adjacency in both directions as CSR (row [n+1], col, w [2·edges]):
+ * every edge i→j of g appears in row i and in row j with its bytes. Owned by
+ * the caller. */
+void sm_rl_adjacency(const sm_lc_graph *g, int **row, int **col, double **w);
 
 /* cls [n]: the class of every LC, as the lowest id of the class. Two LCs share
  * a class when they have the same compute and memory, send the same bytes to

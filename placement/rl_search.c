@@ -102,23 +102,28 @@ void sm_rl_classes(const sm_lc_graph *g, int *cls) {
     free(trow), free(tcol), free(tbytes), free(fill), free(order), free(hash);
 }
 
-static void rl_adj_build(rl_adj *a, const sm_lc_graph *g) {
+void sm_rl_adjacency(const sm_lc_graph *g, int **row_out, int **col_out, double **w_out) {
     const int n = g->n, nnz = g->row[n];
-    a->row = sm_xcalloc((size_t)n + 2, sizeof *a->row);
-    a->col = sm_xmalloc(sizeof *a->col * (size_t)(2 * nnz + 1));
-    a->w = sm_xmalloc(sizeof *a->w * (size_t)(2 * nnz + 1));
+    int *row = sm_xcalloc((size_t)n + 2, sizeof *row), *col = sm_xmalloc(sizeof *col * (size_t)(2 * nnz + 1));
+    double *w = sm_xmalloc(sizeof *w * (size_t)(2 * nnz + 1));
     for (int i = 0; i < n; i++)
-        for (int k = g->row[i]; k < g->row[i + 1]; k++) a->row[i + 1]++, a->row[g->col[k] + 1]++;
-    for (int i = 0; i < n; i++) a->row[i + 1] += a->row[i];
+        for (int k = g->row[i]; k < g->row[i + 1]; k++) row[i + 1]++, row[g->col[k] + 1]++;
+    for (int i = 0; i < n; i++) row[i + 1] += row[i];
     int *fill = sm_xmalloc(sizeof *fill * ((size_t)n + 1));
-    memcpy(fill, a->row, sizeof *fill * (size_t)n);
+    memcpy(fill, row, sizeof *fill * (size_t)n);
     for (int i = 0; i < n; i++)
         for (int k = g->row[i]; k < g->row[i + 1]; k++) {
             int j = g->col[k];
-            a->col[fill[i]] = j, a->w[fill[i]++] = (double)g->bytes[k];
-            a->col[fill[j]] = i, a->w[fill[j]++] = (double)g->bytes[k];
+            col[fill[i]] = j, w[fill[i]++] = (double)g->bytes[k];
+            col[fill[j]] = i, w[fill[j]++] = (double)g->bytes[k];
         }
     free(fill);
+    *row_out = row, *col_out = col, *w_out = w;
+}
+
+static void rl_adj_build(rl_adj *a, const sm_lc_graph *g) {
+    const int n = g->n;
+    sm_rl_adjacency(g, &a->row, &a->col, &a->w);
     a->wsum = sm_xcalloc((size_t)(n > 0 ? n : 1), sizeof *a->wsum);
     for (int i = 0; i < n; i++)
         for (int q = a->row[i]; q < a->row[i + 1]; q++) a->wsum[i] += a->w[q];

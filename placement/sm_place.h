@@ -56,6 +56,7 @@ typedef struct {
                                    `current`, relative to the reference's hop_bytes; 0 = free */
     sm_rl_algorithm rl_algorithm;
     sm_rl_policy *policy;       /* rl: warm start in, trained policy out; NULL: a fresh one */
+    int rl_no_analytic;         /* rl: 1 skips the analytic start (to measure the policy without it) */
     sm_place_batch_fn batch_eval; /* NULL: evaluate serially in this process */
     void *batch_ctx;
     sm_place_trace *trace;      /* NULL: not recorded */

@@ -3,8 +3,9 @@
  * log-probability and of the PPO surrogate), the policy state round trip,
  * determinism and the budget, that training improves the policy's mean
  * placement (PPO and REINFORCE), that sm_place_rl beats sequential on a chain
- * graph, the warm start on a perturbed graph, and the classes of
- * interchangeable LCs that the searches skip swaps between.
+ * graph, the warm start on a perturbed graph, the classes of
+ * interchangeable LCs that the searches skip swaps between, the searches'
+ * bandit, and the analytic start (the optimum of a grid graph).
  *
  * The chain graph: L layers of m LCs; every LC of layer l sends 1000 B to every
  * LC of layer l+1 (spikes) and receives 4000 B back (gradients).
@@ -451,9 +452,11 @@ static sm_rl_policy *policy_copy(const sm_rl_policy *pol) {
  *   re-placement, as the controller does it: the policy trained on G and the
  *     placement of G as p->current, with a fifth of the budget, comes within
  *     1 % of cold runs on G' (fresh policy, no current placement) with all of it;
- *   the policy alone (no current placement, a fifth of the budget): the warm
- *     policy beats a fresh one by a clear margin — what it learned on G is what
- *     makes the difference there, not a seed placement.
+ *   the policy alone (no current placement, no analytic start in either run,
+ *     a fifth of the budget): the warm policy beats a fresh one by a clear
+ *     margin — what it learned on G is what makes the difference there, not a
+ *     seed placement. (A policy trained from the analytic start learns
+ *     corrections to that anchor and, used without it, helps no more.)
  * Printed for comparison, not asserted: a fresh policy with p->current and a
  * fifth of the budget, which does about as well as the warm one (the current
  * placement carries most of what a re-placement needs). */
@@ -487,7 +490,13 @@ static void test_warm_start(void **st) {
         assert_int_equal(sm_place("rl", &p2, y, &r), SM_OK);
         fresh_cur += r.fig.cost / SEEDS;
 
-        p2.current = NULL, p2.policy = w = policy_copy(pol);
+        /* The policy alone: trained and used without the analytic start, whose
+         * anchor would otherwise be what the policy learned to correct. */
+        sm_rl_policy_free(pol);
+        pol = sm_rl_policy_new(seed);
+        p.policy = pol, p.rl_no_analytic = 1;
+        assert_int_equal(sm_place("rl", &p, x, &r), SM_OK);
+        p2.current = NULL, p2.policy = w = policy_copy(pol), p2.rl_no_analytic = 1;
         assert_int_equal(sm_place("rl", &p2, y, &r), SM_OK);
         warm4 += r.fig.cost / SEEDS;
         sm_rl_policy_free(w);
@@ -601,6 +610,91 @@ static void test_classes(void **state) {
     free(t);
 }
 
+/* ---- the analytic start ------------------------------------------------------ */
+
+/* A 6 x 4 grid graph (each LC sends 1000 B to each of its grid neighbours),
+ * its LCs numbered in a scrambled order, on a 6 x 4 mesh with one slot per
+ * core: the optimum puts the grid on the mesh as it is (every edge one hop),
+ * and the spectral layout is that grid (its first two modes run along x and
+ * along y, since 6 != 4), so the analytic start finds the optimum, mirrored
+ * perhaps, while sequential placement of the scrambled ids is far from it.
+ * Then on a memory-tight chain: within its budget, deterministic, every LC on
+ * a core with room. Without traffic it does nothing. */
+static void test_analytic(void **st) {
+    (void)st;
+    enum { W = 6, H = 4, N = W * H };
+    int id[N]; /* grid cell -> LC */
+    for (int c = 0; c < N; c++) id[c] = (c * 7 + 3) % N; /* 7 is prime to 24 */
+    double *t = calloc((size_t)N * N, sizeof *t), edges = 0;
+    for (int c = 0; c < N; c++) {
+        int cx = c % W, cy = c / W;
+        if (cx + 1 < W) t[id[c] * N + id[c + 1]] = t[id[c + 1] * N + id[c]] = 1000, edges += 2;
+        if (cy + 1 < H) t[id[c] * N + id[c + W]] = t[id[c + W] * N + id[c]] = 1000, edges += 2;
+    }
+    sm_lc_graph g;
+    assert_int_equal(sm_graph_from_dense(&g, N, t, NULL, NULL, NULL), SM_OK);
+    free(t);
+    sm_mesh m = mesh_of(W, H);
+    m.core_memory = 1e9;
+    sm_place_problem p = problem_of(&g, &m, 200, 1);
+    sm_evals e;
+    assert_int_equal(sm_evals_init(&e, &p), SM_OK);
+    sm_rl_graph gr;
+    sm_rl_graph_build(&gr, &p, &e, NULL);
+    sm_rl_pool pool;
+    sm_rl_pool_init(&pool, N, 8);
+    int32_t best[N];
+    double cost;
+    assert_int_equal(sm_rl_analytic(&e, &gr, 60, &pool, best, &cost), SM_OK);
+    assert_true(e.n >= 1 && e.n <= 60);
+    const double optimum = edges * 1000;
+    assert_true(hop_bytes_of(&g, &m, best) == optimum);
+    assert_true(sequential_hop_bytes(&g, &m) > 1.5 * optimum);
+    assert_true(pool.count >= 1 && pool.cost[0] == cost);
+    sm_rl_pool_free(&pool);
+    sm_rl_graph_free(&gr);
+    sm_graph_free(&g);
+
+    /* 4 layers of 10 LCs on 5 x 4, memory 1 each, core_memory 2 (so 2 per core at most; 40 LCs fill it). */
+    chain_graph(&g, 4, 10, NULL);
+    m = mesh_of(5, 4);
+    m.core_memory = 2;
+    p = problem_of(&g, &m, 1000, 3);
+    int32_t x[2][40];
+    long used[2];
+    for (int run = 0; run < 2; run++) {
+        assert_int_equal(sm_evals_init(&e, &p), SM_OK);
+        sm_rl_graph_build(&gr, &p, &e, NULL);
+        sm_rl_pool_init(&pool, 40, 8);
+        assert_int_equal(sm_rl_analytic(&e, &gr, 37, &pool, x[run], &cost), SM_OK);
+        used[run] = e.n;
+        assert_true(e.n >= 1 && e.n <= 37);
+        int load[20] = {0};
+        for (int i = 0; i < 40; i++) load[x[run][i]]++;
+        for (int c = 0; c < 20; c++) assert_int_equal(load[c], 2);
+        assert_true(hop_bytes_of(&g, &m, x[run]) < 0.8 * sequential_hop_bytes(&g, &m));
+        sm_rl_pool_free(&pool);
+        sm_rl_graph_free(&gr);
+    }
+    assert_memory_equal(x[0], x[1], sizeof x[0]);
+    assert_true(used[0] == used[1]);
+    sm_graph_free(&g);
+
+    /* No traffic at all: nothing to lay out, no evaluation. */
+    double zero[9] = {0};
+    assert_int_equal(sm_graph_from_dense(&g, 3, zero, NULL, NULL, NULL), SM_OK);
+    m = mesh_of(2, 2);
+    p = problem_of(&g, &m, 100, 1);
+    assert_int_equal(sm_evals_init(&e, &p), SM_OK);
+    sm_rl_graph_build(&gr, &p, &e, NULL);
+    sm_rl_pool_init(&pool, 3, 8);
+    assert_int_equal(sm_rl_analytic(&e, &gr, 50, &pool, x[0], &cost), SM_OK);
+    assert_true(e.n == 0 && pool.count == 0 && isinf(cost));
+    sm_rl_pool_free(&pool);
+    sm_rl_graph_free(&gr);
+    sm_graph_free(&g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backward_logprob),
@@ -616,6 +710,7 @@ int main(void) {
         cmocka_unit_test(test_warm_start),
         cmocka_unit_test(test_classes),
         cmocka_unit_test(test_arms),
+        cmocka_unit_test(test_analytic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

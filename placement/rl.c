@@ -19,8 +19,11 @@
  *   rollout         <= 5 ev.   anchor_at_best_rollout   state anchored at the best of
  *                                                        anchor, mean(anchor), mean(mean(..)) ...
  *   analytic start  <= 5 % of  sm_rl_analytic           a layout from the traffic alone
- *                   B, <= 1000                           (rl_analytic.c), in the pool; the state
- *                                                        re-anchored there if it beats the rollout
+ *                   B, <= 1000                           (rl_analytic.c), in the pool
+ *   polish          20 % of B  sm_rl_descend_anneal     hop-bytes-only weights, when the analytic
+ *                                                        start beats the rollout (or p->current is
+ *                                                        set): the better of the two descended;
+ *                                                        the state anchored there
  *   policy training 40 % of B  sm_rl_train              trained policy; pool of the 8 best
  *                   (incl. the rollout;                  distinct samples
  *                   × 100/n above 100 LCs)
@@ -489,6 +492,7 @@ int sm_rl_train(sm_evals *e, sm_rl_policy *pol, sm_rl_graph *gr, const sm_rl_tra
 #define SM_RL_GA_SHARE 20      /* % for the GA */
 #define SM_RL_ANALYTIC_DIV 20  /* the analytic start takes B / this ... */
 #define SM_RL_ANALYTIC_MAX 1000 /* ... up to this many evaluations */
+#define SM_RL_POLISH_SHARE 20  /* % for the descent from the analytic start, when the policy is anchored there */
 #define SM_RL_DESCENT_SHARE 50 /* % of what the GA leaves (less 1) for the descent; the rest: the swap search */
 static int anchor_at_best_rollout(sm_evals *e, const sm_rl_policy *pol, sm_rl_graph *gr, sm_rl_pool *pool,
                                   double *best_cost) {
@@ -552,19 +556,40 @@ int sm_place_rl(const sm_place_problem *p, int32_t *lc_core, long *evals) {
      * other weights it may not). */
     long ap_budget = B / SM_RL_ANALYTIC_DIV;
     if (ap_budget > SM_RL_ANALYTIC_MAX) ap_budget = SM_RL_ANALYTIC_MAX;
-    long ap_used = 0;
+    long extra = 0; /* evaluations of the analytic start and its polish: not the training's */
     if (ap_budget >= 4 && !p->rl_no_analytic) {
         double ap_cost;
-        ap_used = e.n;
+        extra = e.n;
         rc = sm_rl_analytic(&e, &gr, ap_budget, &pool, best, &ap_cost);
-        ap_used = e.n - ap_used;
+        extra = e.n - extra;
         if (rc) goto done;
-        if (ap_cost < anchor_cost) sm_rl_graph_reanchor(&gr, p, best);
         if (progress)
             fprintf(stderr, "rl: analytic start, %ld evaluations, cost %.6g (%.1f s)\n", e.n, ap_cost,
                     sm_wall_seconds() - t0);
+        /* With hop-bytes as the whole objective (the analytic start's own), polish
+         * the better of it and the rollout's best with the descent before the policy
+         * reads it: the policy then proposes changes to a placement near a local
+         * optimum, and a good cost is reached early. Under other weights the budget
+         * does more in the final searches (docs/placement.md, "The analytic start"). */
+        const sm_cost_weights *w = &p->weights;
+        const int hop_only = w->max_link == 0 && w->imbalance == 0 && w->time == 0;
+        if (ap_cost < anchor_cost || (hop_only && p->current)) {
+            long before = e.n, polish = hop_only ? B * SM_RL_POLISH_SHARE / 100 : 0;
+            if (polish > sm_evals_left(&e) - 1) polish = sm_evals_left(&e) - 1;
+            if (ap_cost >= anchor_cost) memcpy(best, gr.anchor_core, sizeof *best * nn);
+            if (polish > 0) {
+                sm_rl_descend_anneal(&e, best, polish, &prng);
+                double c = sm_rl_with_migration(&gr, g, best, sm_evals_full(&e, best, NULL));
+                sm_rl_pool_add(&pool, best, c);
+                if (progress)
+                    fprintf(stderr, "rl: polished, %ld evaluations, cost %.6g (%.1f s)\n", e.n, c,
+                            sm_wall_seconds() - t0);
+            }
+            extra += e.n - before;
+            sm_rl_graph_reanchor(&gr, p, best);
+        }
     }
-    rc = sm_rl_train(&e, pol, &gr, &o, train_budget - (e.n - ap_used), &prng, &pool);
+    rc = sm_rl_train(&e, pol, &gr, &o, train_budget - (e.n - extra), &prng, &pool);
     if (rc) goto done;
     if (progress)
         fprintf(stderr, "rl: policy trained, %ld evaluations, best %.6g (%.1f s)\n", e.n,

@@ -20,10 +20,10 @@
  *                                                        anchor, mean(anchor), mean(mean(..)) ...
  *   analytic start  <= 5 % of  sm_rl_analytic           a layout from the traffic alone
  *                   B, <= 1000                           (rl_analytic.c), in the pool
- *   polish          20 % of B  sm_rl_descend_anneal     hop-bytes-only weights, when the analytic
- *                                                        start beats the rollout (or p->current is
- *                                                        set): the better of the two descended;
- *                                                        the state anchored there
+ *   polish          <= 20 %    sm_rl_descend_anneal     hop-bytes-only weights, when the analytic
+ *                   of B       (no annealing)           start beats the rollout (or p->current is
+ *                                                        set): the better of the two descended
+ *                                                        until it stalls; the state anchored there
  *   policy training 40 % of B  sm_rl_train              trained policy; pool of the 8 best
  *                   (incl. the rollout;                  distinct samples
  *                   × 100/n above 100 LCs)
@@ -578,7 +578,7 @@ int sm_place_rl(const sm_place_problem *p, int32_t *lc_core, long *evals) {
             if (polish > sm_evals_left(&e) - 1) polish = sm_evals_left(&e) - 1;
             if (ap_cost >= anchor_cost) memcpy(best, gr.anchor_core, sizeof *best * nn);
             if (polish > 0) {
-                sm_rl_descend_anneal(&e, best, polish, &prng);
+                sm_rl_descend_anneal(&e, best, polish, 0, &prng);
                 double c = sm_rl_with_migration(&gr, g, best, sm_evals_full(&e, best, NULL));
                 sm_rl_pool_add(&pool, best, c);
                 if (progress)
@@ -612,7 +612,7 @@ int sm_place_rl(const sm_place_problem *p, int32_t *lc_core, long *evals) {
                     sm_wall_seconds() - t0);
     }
     if (sm_evals_left(&e) > 1) {
-        sm_rl_descend_anneal(&e, best, (sm_evals_left(&e) - 1) * SM_RL_DESCENT_SHARE / 100, &prng);
+        sm_rl_descend_anneal(&e, best, (sm_evals_left(&e) - 1) * SM_RL_DESCENT_SHARE / 100, 1, &prng);
         if (progress)
             fprintf(stderr, "rl: descent/annealing done, %ld evaluations, best %.6g (%.1f s)\n", e.n, e.best,
                     sm_wall_seconds() - t0);

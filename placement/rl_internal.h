@@ -230,8 +230,9 @@ void sm_rl_arms_note(sm_rl_arms *a, int radius, int arm, double decrease);
  * memory repair may leave that) or n < 2. Randomness from *prng only. A swap
  * of two LCs of one class (sm_rl_classes) is skipped, not evaluated. */
 
-/* Adaptive-range descent that anneals once it stalls (docs/placement.md). */
-long sm_rl_descend_anneal(sm_evals *e, int32_t *lc_core, long budget, uint64_t *prng);
+/* Adaptive-range descent that anneals once it stalls (docs/placement.md);
+ * anneal = 0: it returns when it stalls instead. */
+long sm_rl_descend_anneal(sm_evals *e, int32_t *lc_core, long budget, int anneal, uint64_t *prng);
 /* Range-limited swap search with kicks at local minima (docs/placement.md). */
 long sm_rl_swap_search(sm_evals *e, int32_t *lc_core, long budget, uint64_t *prng);
 

@@ -399,7 +399,7 @@ long sm_rl_swap_search(sm_evals *e, int32_t *lc_core, long budget, uint64_t *prn
 #define SM_RL_ANNEAL_P0 0.1      /* acceptance of a mean uphill step at T0 */
 #define SM_RL_ANNEAL_TEND 0.001  /* final temperature / T0 */
 #define SM_RL_TARGET_ACCEPT 0.44 /* the range limiter aims at this acceptance rate (sa's) */
-long sm_rl_descend_anneal(sm_evals *e, int32_t *lc_core, long budget, uint64_t *prng) {
+long sm_rl_descend_anneal(sm_evals *e, int32_t *lc_core, long budget, int anneal, uint64_t *prng) {
     rl_walk k;
     if (!walk_begin(&k, e, lc_core, &budget)) return 0;
     const long start = e->n, stop = e->n + budget;
@@ -409,6 +409,7 @@ long sm_rl_descend_anneal(sm_evals *e, int32_t *lc_core, long budget, uint64_t *
     sm_rl_arms_init(&arms);
     long nup = 0, stuck = 0, tried = 0, acc = 0, t_start = 0;
     while (!k.over && e->n < stop) {
+        if (!anneal && stuck >= (long)SM_RL_STALL * n) break; /* stalled, and asked not to anneal */
         if (T0 == 0 && stuck >= (long)SM_RL_STALL * n && nup > 0 && stop - e->n > 2L * n) {
             T0 = T = -(sup / nup) / log(SM_RL_ANNEAL_P0); /* stalled: anneal from here */
             t_start = e->n;

@@ -3,29 +3,33 @@
  * (a spectral layout, then quadratic placement pulled towards spread-out
  * anchors with a growing spring, as SimPL does), legalised onto the cores and
  * costed once per round. It gives the policy an anchor that is already a good
- * layout, for a few dozen evaluations. docs/placement.md, "Analytic start".
+ * layout, for a few hundred evaluations. docs/placement.md, "The analytic start".
  *
  * Sizes: n = LCs, m = entries of the symmetric adjacency (2 per edge),
- * bw x bh = the usable cores' bounding box, U = usable cores.
+ * bw x bh = the usable cores' bounding box, U = usable cores, S = slots per core.
  *
  * The math (x and y are solved alike and apart; s_ij = bytes i→j + bytes j→i):
  *   spectral   the two eigenvectors after the trivial one of D^-1/2 S D^-1/2
  *              (subspace iteration on (I + N)/2), times D^-1/2: the layout that
  *              minimises Σ s_ij (x_i − x_j)^2 at unit spread
- *   spread     LCs sorted by x fill columns of a centred box in proportion to
- *              their area a_i = max(memory_i / core_memory, 1 / S); each column's
- *              LCs, sorted by y, fill it top to bottom: the anchors (ax, ay)
+ *   spread     LCs sorted by x fill the columns of a box centred in the bw x bh
+ *              box in proportion to their memory (a_i = memory_i / core_memory,
+ *              plus a thousandth of the mean); each column's LCs, sorted by y,
+ *              fill it top to bottom: the anchors (ax, ay). The box's area is a
+ *              multiple ("fill") of max(Σ a_i, n / S) cores, or n (one LC per core)
  *   round      solve (L_w + α I) x = α ax, L_w the Laplacian of
  *              w_ij = s_ij / (|x_i − x_j| + 1/2) (linearised |x_i − x_j|, so the
  *              quadratic form approximates hop-bytes), by Jacobi-preconditioned
  *              conjugate gradients; spread again; legalise; cost; α ← 1.3 α
  *   legalise   LCs in memory-descending order, each to the nearest core with a
  *              free slot and memory room (sm_rl_nearest_free)
- * Rounds stop after SM_RL_AP_ROUNDS or when the legal placement has not changed
- * for 3 rounds. The box is tried at a few sizes (SM_RL_AP_FILLS: its area as a
- * multiple of Σ a_i, and one LC per core), each a fresh run from the spectral
- * layout; a round's placement costs one evaluation, so the stage spends at most
- * (fills × rounds) evaluations. Deterministic: no random draw anywhere.
+ * A start runs rounds until SM_RL_AP_ROUNDS or until the legal placement has
+ * not changed for 3 rounds; a round whose placement did not change costs
+ * nothing. The starts cycle through the fills of ap_fills; the first of each
+ * fill starts from the spectral layout, later ones from it jittered (uniform,
+ * ± SM_RL_AP_NOISE of its rms, from the seed's "rl-anlyt" stream). The stage
+ * stops after SM_RL_AP_PATIENCE starts without a new best, or at its budget.
+ * Same seed, same placements.
  */
 #define _GNU_SOURCE /* qsort_r */
 #include <math.h>

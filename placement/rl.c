@@ -20,10 +20,12 @@
  *                                                        anchor, mean(anchor), mean(mean(..)) ...
  *   analytic start  <= 5 % of  sm_rl_analytic           a layout from the traffic alone
  *                   B, <= 1000                           (rl_analytic.c), in the pool
- *   polish          <= 20 %    sm_rl_descend_anneal     hop-bytes-only weights, when the analytic
- *                   of B       (no annealing)           start beats the rollout (or p->current is
+ *   polish          20 % of B  sm_rl_descend_anneal     hop-bytes-only weights, when the analytic
+ *                              (no annealing)           start beats the rollout (or p->current is
  *                                                        set): the better of the two descended
- *                                                        until it stalls; the state anchored there
+ *                                                        until it stalls, then the pool's next
+ *                                                        distinct placements; the state anchored
+ *                                                        at the best
  *   policy training 40 % of B  sm_rl_train              trained policy; pool of the 8 best
  *                   (incl. the rollout;                  distinct samples
  *                   × 100/n above 100 LCs)
@@ -577,13 +579,39 @@ int sm_place_rl(const sm_place_problem *p, int32_t *lc_core, long *evals) {
             long before = e.n, polish = hop_only ? B * SM_RL_POLISH_SHARE / 100 : 0;
             if (polish > sm_evals_left(&e) - 1) polish = sm_evals_left(&e) - 1;
             if (ap_cost >= anchor_cost) memcpy(best, gr.anchor_core, sizeof *best * nn);
-            if (polish > 0) {
-                sm_rl_descend_anneal(&e, best, polish, 0, &prng);
-                double c = sm_rl_with_migration(&gr, g, best, sm_evals_full(&e, best, NULL));
-                sm_rl_pool_add(&pool, best, c);
+            if (polish > 1) {
+                /* The descent stops when it stalls; with budget left it goes on from the
+                 * next placement of the pool that differs from every start so far in at
+                 * least n/8 LCs (another basin). */
+                const int np = pool.count;
+                int32_t *starts = sm_xmalloc(sizeof *starts * nn * (size_t)(np + 1));
+                int32_t *cand = sm_xmalloc(sizeof *cand * nn);
+                memcpy(starts, best, sizeof *starts * nn);
+                int used = 1;
+                double best_c = INFINITY;
+                const long stop = e.n + polish;
+                for (int k = -1; k < np && stop - e.n > 1; k++) {
+                    const int32_t *from = k < 0 ? starts : pool.lc_core + (size_t)k * nn;
+                    if (k >= 0) {
+                        int far = 1;
+                        for (int j = 0; j < used && far; j++) {
+                            int diff = 0;
+                            for (int i = 0; i < n; i++) diff += from[i] != starts[(size_t)j * nn + i];
+                            far = diff * 8 >= n;
+                        }
+                        if (!far) continue;
+                        memcpy(starts + (size_t)used++ * nn, from, sizeof *starts * nn);
+                    }
+                    memcpy(cand, from, sizeof *cand * nn);
+                    sm_rl_descend_anneal(&e, cand, stop - 1 - e.n, 0, &prng);
+                    double c = sm_rl_with_migration(&gr, g, cand, sm_evals_full(&e, cand, NULL));
+                    if (c < best_c) best_c = c, memcpy(best, cand, sizeof *best * nn);
+                }
+                if (isfinite(best_c)) sm_rl_pool_add(&pool, best, best_c);
                 if (progress)
-                    fprintf(stderr, "rl: polished, %ld evaluations, cost %.6g (%.1f s)\n", e.n, c,
-                            sm_wall_seconds() - t0);
+                    fprintf(stderr, "rl: polished from %d starts, %ld evaluations, cost %.6g (%.1f s)\n", used,
+                            e.n, best_c, sm_wall_seconds() - t0);
+                free(starts), free(cand);
             }
             extra += e.n - before;
             sm_rl_graph_reanchor(&gr, p, best);

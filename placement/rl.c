@@ -252,11 +252,9 @@ double sm_rl_with_migration(const sm_rl_graph *gr, const sm_lc_graph *g, const i
 
 static double clampd(double v, double lo, double hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-/* The nearest usable core to (x, y) (Euclidean, cores at integer points; ties:
- * the lower core id) with load < cap and memory room for `bytes`; none with
- * room: the nearest with load < cap; -1 when every core is at cap. Visits
- * Chebyshev rings around the nearest cell and stops once a ring cannot hold
- * anything nearer, so a step costs O(ring area) instead of O(U). */
+/* rl_internal.h has the contract. Visits Chebyshev rings around the nearest
+ * cell and stops once a ring cannot hold anything nearer, so a step costs
+ * O(ring area) instead of O(U). */
 int sm_rl_nearest_free(const sm_place_problem *p, const sm_rl_graph *gr, double x, double y, double bytes,
                        const int *load, const double *mem, int cap) {
     const int w = p->mesh->mesh_w, u = sm_place_usable(p), bw = gr->box_w, bh = gr->box_h;
@@ -523,6 +521,45 @@ static int anchor_at_best_rollout(sm_evals *e, const sm_rl_policy *pol, sm_rl_gr
     return rc;
 }
 
+/* The polish: the descent without annealing from best [n] (in place), which
+ * stops when it stalls; while budget is left it goes on from the next placement
+ * of the pool that differs from every start so far in at least n/8 LCs (another
+ * basin). best ends as the best result, which joins the pool; its cost (with
+ * the migration term) into *cost. At most `budget` evaluations (>= 2). Returns
+ * the number of starts. */
+static int polish_from_starts(sm_evals *e, const sm_rl_graph *gr, sm_rl_pool *pool, long budget, uint64_t *prng,
+                              int32_t *best, double *cost) {
+    const int n = gr->n;
+    const size_t nn = (size_t)n;
+    const int cands = pool->count + 1; /* best, then the pool as it is now */
+    int32_t *from = sm_xmalloc(sizeof *from * nn * (size_t)cands);
+    int32_t *starts = sm_xmalloc(sizeof *starts * nn * (size_t)cands);
+    int32_t *cand = sm_xmalloc(sizeof *cand * nn);
+    memcpy(from, best, sizeof *from * nn);
+    memcpy(from + nn, pool->lc_core, sizeof *from * nn * (size_t)pool->count);
+    const long stop = e->n + budget;
+    int used = 0;
+    *cost = INFINITY;
+    for (int k = 0; k < cands && stop - e->n > 1; k++) {
+        const int32_t *f = from + (size_t)k * nn;
+        int far = 1;
+        for (int j = 0; j < used && far; j++) {
+            int diff = 0;
+            for (int i = 0; i < n; i++) diff += f[i] != starts[(size_t)j * nn + i];
+            far = diff * 8 >= n;
+        }
+        if (!far) continue;
+        memcpy(starts + (size_t)used++ * nn, f, sizeof *starts * nn);
+        memcpy(cand, f, sizeof *cand * nn);
+        sm_rl_descend_anneal(e, cand, stop - 1 - e->n, 0, prng);
+        double c = sm_rl_with_migration(gr, e->p->g, cand, sm_evals_full(e, cand, NULL));
+        if (c < *cost) *cost = c, memcpy(best, cand, sizeof *best * nn);
+    }
+    if (isfinite(*cost)) sm_rl_pool_add(pool, best, *cost);
+    free(from), free(starts), free(cand);
+    return used;
+}
+
 int sm_place_rl(const sm_place_problem *p, int32_t *lc_core, long *evals) {
     const sm_lc_graph *g = p->g;
     const int n = g->n;
@@ -558,12 +595,10 @@ int sm_place_rl(const sm_place_problem *p, int32_t *lc_core, long *evals) {
      * other weights it may not). */
     long ap_budget = B / SM_RL_ANALYTIC_DIV;
     if (ap_budget > SM_RL_ANALYTIC_MAX) ap_budget = SM_RL_ANALYTIC_MAX;
-    long extra = 0; /* evaluations of the analytic start and its polish: not the training's */
+    const long rollout = e.n; /* the training's share counts the rollout, not the analytic start or its polish */
     if (ap_budget >= 4 && !p->rl_no_analytic) {
         double ap_cost;
-        extra = e.n;
         rc = sm_rl_analytic(&e, &gr, ap_budget, &pool, best, &ap_cost);
-        extra = e.n - extra;
         if (rc) goto done;
         if (progress)
             fprintf(stderr, "rl: analytic start, %ld evaluations, cost %.6g (%.1f s)\n", e.n, ap_cost,
@@ -576,48 +611,20 @@ int sm_place_rl(const sm_place_problem *p, int32_t *lc_core, long *evals) {
         const sm_cost_weights *w = &p->weights;
         const int hop_only = w->max_link == 0 && w->imbalance == 0 && w->time == 0;
         if (ap_cost < anchor_cost || (hop_only && p->current)) {
-            long before = e.n, polish = hop_only ? B * SM_RL_POLISH_SHARE / 100 : 0;
-            if (polish > sm_evals_left(&e) - 1) polish = sm_evals_left(&e) - 1;
             if (ap_cost >= anchor_cost) memcpy(best, gr.anchor_core, sizeof *best * nn);
+            long polish = hop_only ? B * SM_RL_POLISH_SHARE / 100 : 0;
+            if (polish > sm_evals_left(&e) - 1) polish = sm_evals_left(&e) - 1;
             if (polish > 1) {
-                /* The descent stops when it stalls; with budget left it goes on from the
-                 * next placement of the pool that differs from every start so far in at
-                 * least n/8 LCs (another basin). */
-                const int np = pool.count;
-                int32_t *starts = sm_xmalloc(sizeof *starts * nn * (size_t)(np + 1));
-                int32_t *cand = sm_xmalloc(sizeof *cand * nn);
-                memcpy(starts, best, sizeof *starts * nn);
-                int used = 1;
-                double best_c = INFINITY;
-                const long stop = e.n + polish;
-                for (int k = -1; k < np && stop - e.n > 1; k++) {
-                    const int32_t *from = k < 0 ? starts : pool.lc_core + (size_t)k * nn;
-                    if (k >= 0) {
-                        int far = 1;
-                        for (int j = 0; j < used && far; j++) {
-                            int diff = 0;
-                            for (int i = 0; i < n; i++) diff += from[i] != starts[(size_t)j * nn + i];
-                            far = diff * 8 >= n;
-                        }
-                        if (!far) continue;
-                        memcpy(starts + (size_t)used++ * nn, from, sizeof *starts * nn);
-                    }
-                    memcpy(cand, from, sizeof *cand * nn);
-                    sm_rl_descend_anneal(&e, cand, stop - 1 - e.n, 0, &prng);
-                    double c = sm_rl_with_migration(&gr, g, cand, sm_evals_full(&e, cand, NULL));
-                    if (c < best_c) best_c = c, memcpy(best, cand, sizeof *best * nn);
-                }
-                if (isfinite(best_c)) sm_rl_pool_add(&pool, best, best_c);
+                double c;
+                int starts = polish_from_starts(&e, &gr, &pool, polish, &prng, best, &c);
                 if (progress)
-                    fprintf(stderr, "rl: polished from %d starts, %ld evaluations, cost %.6g (%.1f s)\n", used,
-                            e.n, best_c, sm_wall_seconds() - t0);
-                free(starts), free(cand);
+                    fprintf(stderr, "rl: polished from %d starts, %ld evaluations, cost %.6g (%.1f s)\n", starts,
+                            e.n, c, sm_wall_seconds() - t0);
             }
-            extra += e.n - before;
             sm_rl_graph_reanchor(&gr, p, best);
         }
     }
-    rc = sm_rl_train(&e, pol, &gr, &o, train_budget - (e.n - extra), &prng, &pool);
+    rc = sm_rl_train(&e, pol, &gr, &o, train_budget - rollout, &prng, &pool);
     if (rc) goto done;
     if (progress)
         fprintf(stderr, "rl: policy trained, %ld evaluations, best %.6g (%.1f s)\n", e.n,

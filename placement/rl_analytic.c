@@ -221,6 +221,10 @@ static void ap_solve(const ap_graph *a, const double *pos, double alpha, const d
     }
 }
 
+/* LCs in memory-descending order (gr->order), each to the nearest core with a
+ * free slot and memory room. Not sm_rl_discretise: that one fills the cores level
+ * by level (no second LC on a core while another is empty), which would undo the
+ * co-location of small LCs with their partners that hop-bytes rewards here. */
 static void ap_legalise(const sm_place_problem *p, const sm_rl_graph *gr, const double *ax, const double *ay,
                         int32_t *lc_core, int *load, double *mem) {
     const int u = sm_place_usable(p), S = sm_place_slots(p);

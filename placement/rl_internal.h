@@ -125,7 +125,8 @@ int sm_rl_nearest_free(const sm_place_problem *p, const sm_rl_graph *gr, double 
                        const int *load, const double *mem, int cap);
 
 /* Discretise action a [n,2] into lc_core [n]: LCs in gr->order, each to
- * sm_place_nearest_free of its point. load [usable], mem [usable] are scratch. */
+ * sm_rl_nearest_free of its point, level by level (docs/placement.md,
+ * "Actions"). load [usable], mem [usable] are scratch. */
 void sm_rl_discretise(const sm_place_problem *p, const sm_rl_graph *gr, const float *a, int32_t *lc_core,
                       int *load, double *mem);
 

@@ -81,6 +81,7 @@ int sm_evals_init(sm_evals *e, const sm_place_problem *p) {
 
 void sm_evals_count(sm_evals *e, double cost) {
     e->n++;
+    e->infeasible += cost >= 0.5 * SM_COST_INFEASIBLE_PENALTY;
     if (cost < e->best) {
         e->best = cost;
         trace_add(e->p->trace, e->n, cost);

@@ -12,7 +12,9 @@
  *   sm_evals_batch(&e, k, placements, costs)                 k evaluations, through batch_eval
  *
  * The counter keeps the best cost seen and appends a trace point whenever it
- * improves. Methods return e.n as their evaluations.
+ * improves, and counts the evaluations of placements that overfill a core's
+ * memory (a search that checks memory before it evaluates spends none).
+ * Methods return e.n as their evaluations.
  */
 #ifndef SM_PLACE_INTERNAL_H
 #define SM_PLACE_INTERNAL_H
@@ -23,6 +25,7 @@ typedef struct {
     const sm_place_problem *p;
     sm_cost_figures ref;  /* the reference every cost is relative to */
     long n;               /* evaluations so far */
+    long infeasible;      /* of them, placements with a memory violation (cost >= penalty / 2) */
     long budget;
     double best;          /* lowest cost seen (+inf before the first) */
 } sm_evals;

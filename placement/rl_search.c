@@ -1,8 +1,9 @@
 /* rl_search.c — the searches that finish the rl placer (rl.c) on incremental
  * cost deltas, every try counted: the adaptive-range descent that turns into
  * annealing, and the range-limited swap search with kicks. They walk one
- * sm_cost_state with the core occupancy beside it, never spend an evaluation
- * on a swap of two interchangeable LCs (sm_rl_classes), and return the best
+ * sm_cost_state with the core occupancy and memory beside it, never spend an
+ * evaluation on a swap of two interchangeable LCs (sm_rl_classes) or on a try
+ * that would overfill a core's memory (walk_slot), and return the best
  * placement they saw. docs/placement.md, "rl", "Budget split".
  *
  * Sizes: n = LCs, U = usable cores, S = slots per core (sm_place_slots),
@@ -133,13 +134,16 @@ static void rl_adj_build(rl_adj *a, const sm_lc_graph *g) {
 
 static void rl_adj_free(rl_adj *a) { free(a->row), free(a->col), free(a->w), free(a->wsum), free(a->cls); }
 
-static void occ_fill(const int32_t *pl, int n, int S, int cores, int *load, int *slot, int *pos, int *over) {
+static void occ_fill(const int32_t *pl, const double *memory, int n, int S, int cores, int *load, int *slot, int *pos,
+                     double *mem, int *over) {
     memset(load, 0, sizeof *load * (size_t)cores);
+    memset(mem, 0, sizeof *mem * (size_t)cores);
     *over = 0;
     for (int i = 0; i < n; i++) {
         int c = pl[i];
         if (load[c] >= S) { *over = 1; return; }
         pos[i] = load[c], slot[c * S + load[c]++] = i;
+        mem[c] += memory[i];
     }
 }
 
@@ -165,6 +169,7 @@ typedef struct {
     int n, u, S, w, rows, bw, rmax, cores; /* see the top of the file; rmax = the box's larger side */
     rl_adj adj;
     int *load, *slot, *pos, over;
+    double *mem, cap; /* [cores] the memory on each core; the cores' capacity */
     sm_cost_state *st;
     const int32_t *pl;
     double cost, best;
@@ -189,8 +194,9 @@ static int walk_begin(rl_walk *k, sm_evals *e, const int32_t *lc_core, long *bud
     k->slot = sm_xmalloc(sizeof *k->slot * (size_t)k->cores * (size_t)k->S);
     k->pos = sm_xmalloc(sizeof *k->pos * (size_t)k->n);
     k->bestp = sm_xmalloc(sizeof *k->bestp * (size_t)k->n);
+    k->mem = sm_xmalloc(sizeof *k->mem * (size_t)k->cores), k->cap = p->mesh->core_memory;
     memcpy(k->bestp, lc_core, sizeof *k->bestp * (size_t)k->n);
-    occ_fill(k->pl, k->n, k->S, k->cores, k->load, k->slot, k->pos, &k->over);
+    occ_fill(k->pl, p->g->memory, k->n, k->S, k->cores, k->load, k->slot, k->pos, k->mem, &k->over);
     return 1;
 }
 
@@ -199,7 +205,7 @@ static void walk_end(rl_walk *k, int32_t *lc_core) {
     if (!k->over) memcpy(lc_core, k->bestp, sizeof *lc_core * (size_t)k->n);
     sm_cost_state_free(k->st);
     rl_adj_free(&k->adj);
-    free(k->load), free(k->slot), free(k->pos), free(k->bestp);
+    free(k->load), free(k->slot), free(k->pos), free(k->bestp), free(k->mem);
 }
 
 /* Back to the best placement seen (a fresh cost state there). */
@@ -208,15 +214,26 @@ static void walk_to_best(rl_walk *k) {
     k->st = sm_evals_state(k->e, k->bestp);
     k->pl = sm_cost_state_placement(k->st);
     k->cost = k->best;
-    occ_fill(k->pl, k->n, k->S, k->cores, k->load, k->slot, k->pos, &k->over);
+    occ_fill(k->pl, k->e->p->g->memory, k->n, k->S, k->cores, k->load, k->slot, k->pos, k->mem, &k->over);
 }
 
 /* A random slot of core c for LC i: *j its LC (swap) or -1 (free: move).
- * Returns 0 when *j is interchangeable with i (no change: not worth an evaluation). */
+ * Returns 0 when the try is not worth an evaluation: *j is interchangeable
+ * with i (no change), or the try would put more memory on core c or on i's
+ * own core than it holds and that core is within it now. The cost model
+ * charges such a try SM_COST_INFEASIBLE_PENALTY per core it overfills, so
+ * neither search would ever accept it: the memory of the LCs, a constraint
+ * known without the cost model, rejects it before it is evaluated. On the
+ * memory-tight cases most random tries are of that kind (docs/placement.md,
+ * "Tries the memory rules out"). */
 static int walk_slot(const rl_walk *k, int i, int c, uint64_t *prng, int *j) {
     const int r = sm_prng_below(prng, k->S);
     *j = r < k->load[c] ? k->slot[c * k->S + r] : -1;
-    return !(*j >= 0 && k->adj.cls[*j] == k->adj.cls[i]);
+    if (*j >= 0 && k->adj.cls[*j] == k->adj.cls[i]) return 0;
+    const double *m = k->e->p->g->memory, shift = m[i] - (*j >= 0 ? m[*j] : 0);
+    const int own = k->pl[i];
+    return !((k->mem[c] + shift > k->cap && k->mem[c] <= k->cap) ||
+             (k->mem[own] - shift > k->cap && k->mem[own] <= k->cap));
 }
 
 /* A try for LC i: a random core c within `radius` (Chebyshev, clamped to the
@@ -263,6 +280,8 @@ static void walk_apply(rl_walk *k, int i, int c, int j) {
     const int own = k->pl[i];
     k->cost = j >= 0 ? sm_cost_apply_swap(k->st, i, j) : sm_cost_apply_move(k->st, i, c);
     occ_apply(k->load, k->slot, k->pos, k->S, i, own, c, j);
+    const double *m = k->e->p->g->memory, shift = m[i] - (j >= 0 ? m[j] : 0);
+    k->mem[c] += shift, k->mem[own] -= shift;
 }
 
 /* Keeps the current placement as the best seen when it is no worse; returns 1
@@ -320,6 +339,12 @@ void sm_rl_arms_note(sm_rl_arms *a, int radius, int arm, double decrease) {
 
 /* ---- the range-limited swap search ---------------------------------------- */
 
+/* Both searches stop early after this many tries per LC in a row that were
+ * not worth an evaluation (walk_propose): a placement where nothing can move
+ * (every core full of interchangeable LCs, or of LCs whose swaps would all
+ * overfill a core's memory) would otherwise never end the loop. */
+#define SM_RL_IDLE_LIMIT 200
+
 /* Randomised first-improvement descent on incremental deltas: a random LC i, a
  * random usable core c within `radius` (Chebyshev) of its own core, its ideal
  * point (the traffic-weighted mean core of its partners) or a partner's core
@@ -338,7 +363,7 @@ long sm_rl_swap_search(sm_evals *e, int32_t *lc_core, long budget, uint64_t *prn
     const long start = e->n, stop = e->n + budget;
     const int n = k.n, w = k.w;
     int radius = 1;
-    long since = 0, stuck = 0;
+    long since = 0, stuck = 0, idle = 0;
     sm_rl_arms arms;
     sm_rl_arms_init(&arms);
     while (!k.over && e->n < stop) {
@@ -360,7 +385,12 @@ long sm_rl_swap_search(sm_evals *e, int32_t *lc_core, long budget, uint64_t *prn
         }
         int i = sm_prng_below(prng, n), c, j;
         int centre = sm_rl_arms_pick(&arms, radius, prng);
-        if (!walk_propose(&k, i, centre, radius, prng, &c, &j)) { since++; continue; } /* no evaluation */
+        if (!walk_propose(&k, i, centre, radius, prng, &c, &j)) { /* no evaluation */
+            if (++idle > (long)SM_RL_IDLE_LIMIT * n) break;
+            since++;
+            continue;
+        }
+        idle = 0;
         double cn = walk_delta(&k, i, c, j);
         sm_rl_arms_note(&arms, radius, centre, k.cost - cn);
         stuck++;
@@ -393,7 +423,8 @@ long sm_rl_swap_search(sm_evals *e, int32_t *lc_core, long budget, uint64_t *prn
  * T0 · SM_RL_ANNEAL_TEND at the end of the budget. A descent that never stalls
  * never anneals, so annealing is used only where greedy steps have run out.
  * Steps that add a memory violation (a delta of SM_COST_INFEASIBLE_PENALTY)
- * are never accepted. All randomness comes from *prng. lc_core receives the
+ * are never accepted (and, from a placement within memory, never evaluated:
+ * walk_slot). All randomness comes from *prng. lc_core receives the
  * best placement seen. Returns the evaluations used. */
 #define SM_RL_STALL 4            /* tries per LC without a new best before annealing */
 #define SM_RL_ANNEAL_P0 0.1      /* acceptance of a mean uphill step at T0 */
@@ -407,7 +438,7 @@ long sm_rl_descend_anneal(sm_evals *e, int32_t *lc_core, long budget, int anneal
     double radius = k.rmax, sup = 0, T0 = 0, T = 0;
     sm_rl_arms arms;
     sm_rl_arms_init(&arms);
-    long nup = 0, stuck = 0, tried = 0, acc = 0, t_start = 0;
+    long nup = 0, stuck = 0, tried = 0, acc = 0, t_start = 0, idle = 0;
     while (!k.over && e->n < stop) {
         if (!anneal && stuck >= (long)SM_RL_STALL * n) break; /* stalled, and asked not to anneal */
         if (T0 == 0 && stuck >= (long)SM_RL_STALL * n && nup > 0 && stop - e->n > 2L * n) {
@@ -416,7 +447,11 @@ long sm_rl_descend_anneal(sm_evals *e, int32_t *lc_core, long budget, int anneal
         }
         int i = sm_prng_below(prng, n), c, j;
         int centre = sm_rl_arms_pick(&arms, (int)radius, prng);
-        if (!walk_propose(&k, i, centre, (int)radius, prng, &c, &j)) continue; /* no evaluation */
+        if (!walk_propose(&k, i, centre, (int)radius, prng, &c, &j)) { /* no evaluation */
+            if (++idle > (long)SM_RL_IDLE_LIMIT * n) break;
+            continue;
+        }
+        idle = 0;
         double d = walk_delta(&k, i, c, j) - k.cost;
         sm_rl_arms_note(&arms, (int)radius, centre, -d);
         int feasible_step = d < 0.5 * SM_COST_INFEASIBLE_PENALTY;

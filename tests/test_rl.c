@@ -5,7 +5,8 @@
  * placement (PPO and REINFORCE), that sm_place_rl beats sequential on a chain
  * graph, the warm start on a perturbed graph, the classes of
  * interchangeable LCs that the searches skip swaps between, the searches'
- * bandit, and the analytic start (the optimum of a grid graph).
+ * bandit, the analytic start (the optimum of a grid graph), and the
+ * searches' memory check (no evaluation of a try that overfills a core).
  *
  * The chain graph: L layers of m LCs; every LC of layer l sends 1000 B to every
  * LC of layer l+1 (spikes) and receives 4000 B back (gradients).
@@ -611,6 +612,88 @@ static void test_classes(void **state) {
     free(t);
 }
 
+/* ---- tries the memory rules out (rl_search.c, walk_slot) ------------------ */
+
+/* Memory of the chain's LCs: 0.6 and 1.2 in turn, so that on cores of 2 with 2
+ * slots each core must hold one of each; pl gets such a placement (LCs 2c and
+ * 2c + 1 on core c). */
+static void small_big(sm_lc_graph *g, int32_t *pl) {
+    for (int i = 0; i < g->n; i++) g->memory[i] = i % 2 ? 1.2 : 0.6, pl[i] = i / 2;
+}
+
+/* Core memory over its capacity anywhere in pl? */
+static int overfills(const sm_lc_graph *g, const sm_mesh *m, const int32_t *pl) {
+    double mem[64] = {0};
+    for (int i = 0; i < g->n; i++) mem[pl[i]] += g->memory[i];
+    for (int c = 0; c < sm_mesh_cores(m); c++)
+        if (mem[c] > m->core_memory) return 1;
+    return 0;
+}
+
+/* Both searches check a try against the cores' memory before they evaluate it:
+ * from a feasible start on a graph where a random swap overfills a core about
+ * half the time (checked here with the cost model, so that the test can see
+ * such tries), they spend their whole budget and not one evaluation on an
+ * overfilled placement, and end feasible and no worse. Where no try fits at
+ * all (every swap either of interchangeable LCs or overfilling), they return
+ * without an evaluation instead of drawing tries for ever. */
+static void test_memory_filter(void **st) {
+    (void)st;
+    sm_lc_graph g;
+    chain_graph(&g, 4, 10, NULL);
+    sm_mesh m = mesh_of(5, 4);
+    m.core_memory = 2;
+    int32_t start[40], pl[40];
+    small_big(&g, start);
+    assert_false(overfills(&g, &m, start));
+    sm_place_problem p = problem_of(&g, &m, 100000, 5);
+    sm_evals e;
+    assert_int_equal(sm_evals_init(&e, &p), SM_OK);
+    sm_cost_state *cs = sm_evals_state(&e, start);
+    uint64_t prng = 11;
+    int over = 0, tries = 0;
+    for (; tries < 400; tries++) {
+        int i = sm_prng_below(&prng, 40), j = sm_prng_below(&prng, 40);
+        if (start[i] != start[j]) over += sm_cost_delta_swap(cs, i, j, NULL) >= 0.5 * SM_COST_INFEASIBLE_PENALTY;
+    }
+    sm_cost_state_free(cs);
+    assert_true(over > tries / 4);
+    const double start_cost = sm_evals_full(&e, start, NULL);
+    for (int search = 0; search < 2; search++) {
+        assert_int_equal(sm_evals_init(&e, &p), SM_OK);
+        memcpy(pl, start, sizeof pl);
+        prng = 3;
+        long used = search ? sm_rl_swap_search(&e, pl, 3000, &prng) : sm_rl_descend_anneal(&e, pl, 3000, 1, &prng);
+        assert_int_equal(used, 3000);
+        assert_int_equal(e.n, 3000);
+        assert_int_equal(e.infeasible, 0);
+        assert_false(overfills(&g, &m, pl));
+        assert_int_equal(sm_evals_init(&e, &p), SM_OK);
+        assert_true(sm_evals_full(&e, pl, NULL) < start_cost);
+    }
+    sm_graph_free(&g);
+
+    /* Two big LCs (1.5) that send 1000 B to each of two small ones (0.5): the
+     * bigs are interchangeable, so are the smalls, and a big-small swap puts
+     * 3 on a core of 2. Nothing can move. */
+    double t[16] = {0};
+    for (int b = 0; b < 2; b++)
+        for (int q = 2; q < 4; q++) t[b * 4 + q] = 1000;
+    double memory[4] = {1.5, 1.5, 0.5, 0.5};
+    assert_int_equal(sm_graph_from_dense(&g, 4, t, NULL, memory, NULL), SM_OK);
+    m = mesh_of(2, 1);
+    m.core_memory = 2;
+    p = problem_of(&g, &m, 1000, 1);
+    int32_t two[4] = {0, 1, 0, 1};
+    for (int search = 0; search < 2; search++) {
+        assert_int_equal(sm_evals_init(&e, &p), SM_OK);
+        prng = 9;
+        assert_int_equal(search ? sm_rl_swap_search(&e, two, 500, &prng) : sm_rl_descend_anneal(&e, two, 500, 1, &prng), 0);
+        assert_int_equal(e.n, 0);
+    }
+    sm_graph_free(&g);
+}
+
 /* ---- the analytic start ------------------------------------------------------ */
 
 /* A 6 x 4 grid graph (each LC sends 1000 B to each of its grid neighbours),
@@ -712,6 +795,7 @@ int main(void) {
         cmocka_unit_test(test_classes),
         cmocka_unit_test(test_arms),
         cmocka_unit_test(test_analytic),
+        cmocka_unit_test(test_memory_filter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

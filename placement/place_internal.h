@@ -47,6 +47,29 @@ static inline long sm_evals_left(const sm_evals *e) { return e->budget - e->n; }
  * which sm_evals_init has already checked. */
 sm_cost_state *sm_evals_state(const sm_evals *e, const int32_t *lc_core);
 
+/* ---- tries no search evaluates (place_tries.c) --------------------------- */
+
+/* cls [n]: the class of every LC, as the lowest id of the class. Two LCs share
+ * a class when they have the same compute and memory, send the same bytes to
+ * the same LCs and receive the same bytes from the same LCs (the equal slices
+ * of a layer, typically); LCs that exchange traffic with each other never do.
+ * Swapping two LCs of a class leaves every term of the cost unchanged, so the
+ * searches skip such swaps without evaluating them. Exact (no hash collision
+ * can join two classes). */
+void sm_place_classes(const sm_lc_graph *g, int *cls);
+
+/* 1 when moving LC i from core `own` to core c — swapping it with LC j there
+ * when j >= 0, a plain move when j < 0 — would put more than cap on core c or
+ * on core own while that core is within cap now (core_mem [cores]: the memory
+ * on each core before the try). The cost model charges such a placement
+ * SM_COST_INFEASIBLE_PENALTY per core it overfills, so no search accepts the
+ * try from a placement within memory: the searches refuse it unevaluated. */
+static inline int sm_try_overfills(const double *core_mem, double cap, const double *memory, int i, int own, int c,
+                                   int j) {
+    const double shift = memory[i] - (j >= 0 ? memory[j] : 0);
+    return (core_mem[c] + shift > cap && core_mem[c] <= cap) || (core_mem[own] - shift > cap && core_mem[own] <= cap);
+}
+
 /* ---- stages shared between methods ------------------------------------- */
 
 /* Steepest-descent swap/move local search (place_search.c): from lc_core (in

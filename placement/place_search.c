@@ -20,6 +20,9 @@
  *   S3  all randomness comes from one splitmix64 state per method, seeded from
  *       p->seed and a per-method constant, consumed in a fixed order; no other
  *       input varies, so the same seed gives the same placement.
+ *   S4  sa and the local search keep the memory on each core beside the
+ *       occupancy, and never evaluate a try that swaps two interchangeable
+ *       LCs (no change) or overfills a core (never accepted): place_tries.c.
  */
 #include <math.h>
 #include <stdio.h>
@@ -320,7 +323,28 @@ typedef struct {
     int *cand;         /* [U] candidate cores of one LC */
     long stop;         /* e->n at which the search must stop */
     double cost;       /* of the state's placement */
+    double *mem;       /* [cores] the memory on each core (S4) */
+    int *cls;          /* [n] the classes of interchangeable LCs (sm_place_classes) */
 } local_search;
+
+/* S4: what the tries are checked against before they are evaluated. */
+static void tries_init(local_search *L, const int32_t *lc_core) {
+    const sm_lc_graph *g = L->p->g;
+    L->mem = sm_xcalloc((size_t)sm_mesh_cores(L->p->mesh), sizeof *L->mem);
+    for (int i = 0; i < g->n; i++) L->mem[lc_core[i]] += g->memory[i];
+    L->cls = sm_xmalloc(((size_t)g->n + 1) * sizeof *L->cls);
+    sm_place_classes(g, L->cls);
+}
+
+static void tries_free(local_search *L) { free(L->mem), free(L->cls); }
+
+/* 0 when LC i to core c (swapped with LC j there when j >= 0) is not worth an
+ * evaluation: j is interchangeable with i, or the try overfills a core. */
+static int worth_trying(const local_search *L, int i, int c, int j) {
+    if (j >= 0 && L->cls[j] == L->cls[i]) return 0;
+    return !sm_try_overfills(L->mem, L->p->mesh->core_memory, L->p->g->memory, i,
+                             sm_cost_state_placement(L->state)[i], c, j);
+}
 
 /* The traffic-weighted mean core of i's partners, rounded into the usable box
  * (i's own core when it has no traffic). */
@@ -352,13 +376,14 @@ static int improve_lc(local_search *L, int i, int window, int first) {
     for (int t = 0; t < m && !(first && best_core >= 0); t++) {
         int c = L->cand[t];
         if (c == own) continue;
-        if (L->occ.load[c] < S) {
+        if (L->occ.load[c] < S && worth_trying(L, i, c, -1)) {
             if (L->e->n >= L->stop) { out = 1; break; }
             double cost = sm_cost_delta_move(L->state, i, c, NULL);
             sm_evals_count(L->e, cost);
             if (improves(cost, best)) best = cost, best_core = c, best_lc = -1;
         }
         for (int j = L->occ.head[c]; j >= 0 && !(first && best_core >= 0); j = L->occ.next[j]) {
+            if (!worth_trying(L, i, c, j)) continue;
             if (L->e->n >= L->stop) { out = 1; break; }
             double cost = sm_cost_delta_swap(L->state, i, j, NULL);
             sm_evals_count(L->e, cost);
@@ -367,6 +392,8 @@ static int improve_lc(local_search *L, int i, int window, int first) {
         if (out) break;
     }
     if (best_core >= 0) {
+        const double shift = p->g->memory[i] - (best_lc >= 0 ? p->g->memory[best_lc] : 0);
+        L->mem[best_core] += shift, L->mem[own] -= shift;
         if (best_lc >= 0) {
             L->cost = sm_cost_apply_swap(L->state, i, best_lc);
             occupancy_move(&L->occ, i, own, best_core);
@@ -398,6 +425,7 @@ long sm_local_search_run(sm_evals *e, int32_t *lc_core, long budget) {
     occupancy_init(&L.occ, lc_core, n, sm_mesh_cores(p->mesh));
     adjacency_build(&L.adj, p->g);
     L.cand = sm_xmalloc((size_t)U * sizeof *L.cand);
+    tries_init(&L, lc_core);
     int *order = sm_xmalloc((size_t)n * sizeof *order);
     traffic_order(&L.adj, n, order);
 
@@ -417,6 +445,7 @@ long sm_local_search_run(sm_evals *e, int32_t *lc_core, long budget) {
     sm_cost_state_free(L.state);
     occupancy_free(&L.occ);
     adjacency_free(&L.adj);
+    tries_free(&L);
     free(L.cand), free(order);
     return e->n - start;
 }
@@ -456,6 +485,17 @@ static void propose(const local_search *L, uint64_t *rng, int radius, int *i, in
     *j = r < load ? occupancy_member(&L->occ, *c, r) : -1;
 }
 
+/* propose() until a try is worth an evaluation (worth_trying), at most
+ * SA_DRAWS draws; returns 0 when none was (nothing can move, most likely). */
+#define SA_DRAWS 1000
+static int propose_worth(const local_search *L, uint64_t *rng, int radius, int *i, int *c, int *j) {
+    for (int d = 0; d < SA_DRAWS; d++) {
+        propose(L, rng, radius, i, c, j);
+        if (worth_trying(L, *i, *c, *j)) return 1;
+    }
+    return 0;
+}
+
 static double trial_cost(local_search *L, int i, int c, int j) {
     double cost = j >= 0 ? sm_cost_delta_swap(L->state, i, j, NULL) : sm_cost_delta_move(L->state, i, c, NULL);
     sm_evals_count(L->e, cost);
@@ -464,6 +504,8 @@ static double trial_cost(local_search *L, int i, int c, int j) {
 
 static void commit(local_search *L, int i, int c, int j) {
     int own = sm_cost_state_placement(L->state)[i];
+    const double shift = L->p->g->memory[i] - (j >= 0 ? L->p->g->memory[j] : 0);
+    L->mem[c] += shift, L->mem[own] -= shift;
     if (j >= 0) {
         L->cost = sm_cost_apply_swap(L->state, i, j);
         occupancy_move(&L->occ, j, c, own);
@@ -514,7 +556,9 @@ static void sa_start(const sm_place_problem *p, int32_t *lc_core) {
  * [1, max(w, rows)]; ends when T < 0.005 · cost / n (VPR's exit; cost without
  * the memory penalties in both T0's fallback and here) or the
  * annealing budget (all but SA_POLISH_SHARE) is used. The best placement seen
- * is memory-repaired and polished by sm_local_search_run with what is left. */
+ * is memory-repaired and polished by sm_local_search_run with what is left.
+ * A drawn move that is not worth an evaluation (S4) is drawn again, uncounted;
+ * when SA_DRAWS draws in a row are not, nothing can move and the annealing ends. */
 int sm_place_sa(const sm_place_problem *p, int32_t *lc_core, long *evals) {
     sm_evals e;
     int rc = sm_evals_init(&e, p);
@@ -528,6 +572,7 @@ int sm_place_sa(const sm_place_problem *p, int32_t *lc_core, long *evals) {
     L.cost = sm_cost_state_figures(L.state)->cost;
     sm_evals_count(&e, L.cost);   /* the start's evaluation */
     occupancy_init(&L.occ, lc_core, n, sm_mesh_cores(p->mesh));
+    tries_init(&L, lc_core);
     uint64_t rng = p->seed ^ 0x5341000000000001ull;
     long anneal_end = e.budget - (long)(SA_POLISH_SHARE * (double)e.budget);
     double best = L.cost, max_radius = w > rows ? w : rows;
@@ -537,9 +582,10 @@ int sm_place_sa(const sm_place_problem *p, int32_t *lc_core, long *evals) {
     if (probes > (n > 16 ? n : 16)) probes = n > 16 ? n : 16;
     double sum = 0, sum2 = 0;
     int kept = 0;
-    for (long k = 0; k < probes && U > 1; k++) {
+    int frozen = U < 2; /* no try is worth an evaluation */
+    for (long k = 0; k < probes && !frozen; k++) {
         int i, c, j;
-        propose(&L, &rng, (int)max_radius, &i, &c, &j);
+        if (!propose_worth(&L, &rng, (int)max_radius, &i, &c, &j)) { frozen = 1; break; }
         double d = trial_cost(&L, i, c, j) - L.cost;
         if (fabs(d) < 0.5 * SM_COST_INFEASIBLE_PENALTY) sum += d, sum2 += d * d, kept++;
     }
@@ -555,7 +601,7 @@ int sm_place_sa(const sm_place_problem *p, int32_t *lc_core, long *evals) {
     if (T > 0 && T_stop > 0 && afford >= 1 && log(T / T_stop) / -log(0.95) > afford)
         T = T_stop * pow(0.95, -afford);
 
-    while (U > 1 && T > 0 && T >= 0.005 * penalty_free(&L) / n && e.n < anneal_end) {
+    while (!frozen && T > 0 && T >= 0.005 * penalty_free(&L) / n && e.n < anneal_end) {
         double T_end = 0.005 * penalty_free(&L) / n;
         double temps = T_end > 0 ? ceil(log(T / T_end) / -log(0.95)) : 1;
         long moves = (long)((double)(anneal_end - e.n) / (temps > 1 ? temps : 1));
@@ -564,7 +610,7 @@ int sm_place_sa(const sm_place_problem *p, int32_t *lc_core, long *evals) {
         long tried = 0, accepted = 0;
         for (; tried < moves && e.n < anneal_end; tried++) {
             int i, c, j;
-            propose(&L, &rng, (int)radius, &i, &c, &j);
+            if (!propose_worth(&L, &rng, (int)radius, &i, &c, &j)) { frozen = 1; break; }
             double d = trial_cost(&L, i, c, j) - L.cost;
             if (d <= 0 || sm_prng_uniform(&rng) < exp(-d / T)) {
                 commit(&L, i, c, j);
@@ -586,6 +632,7 @@ int sm_place_sa(const sm_place_problem *p, int32_t *lc_core, long *evals) {
     if (p->progress) fprintf(stderr, "\n");
     sm_cost_state_free(L.state);
     occupancy_free(&L.occ);
+    tries_free(&L);
 
     sm_place_repair(p, lc_core);
     sm_local_search_run(&e, lc_core, sm_evals_left(&e));

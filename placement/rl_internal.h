@@ -197,15 +197,6 @@ int sm_rl_analytic(sm_evals *e, const sm_rl_graph *gr, long budget, sm_rl_pool *
  * the caller. */
 void sm_rl_adjacency(const sm_lc_graph *g, int **row, int **col, double **w);
 
-/* cls [n]: the class of every LC, as the lowest id of the class. Two LCs share
- * a class when they have the same compute and memory, send the same bytes to
- * the same LCs and receive the same bytes from the same LCs (the equal slices
- * of a layer, typically); LCs that exchange traffic with each other never do.
- * Swapping two LCs of a class leaves every term of the cost unchanged, so the
- * searches skip such swaps without evaluating them. Exact (no hash collision
- * can join two classes). */
-void sm_rl_classes(const sm_lc_graph *g, int *cls);
-
 /* Where the searches centre a try (rl_search.c, "which kind of try"): a
  * three-armed bandit per radius class; arm 0 the LC's own core, arm 1 its
  * partners' traffic-weighted mean core, arm 2 the core of one partner drawn
@@ -228,8 +219,8 @@ void sm_rl_arms_note(sm_rl_arms *a, int radius, int arm, double decrease);
  * most `budget` evaluations of e (every delta counted 1; never past the
  * budget), leaves the best placement it saw there and returns the evaluations
  * used. They do nothing when a core holds more than sm_place_slots LCs (the
- * memory repair may leave that) or n < 2. Randomness from *prng only. A swap
- * of two LCs of one class (sm_rl_classes) is skipped, not evaluated. */
+ * memory repair may leave that) or n < 2. Randomness from *prng only. Tries
+ * that sm_place_classes and sm_try_overfills rule out are not evaluated. */
 
 /* Adaptive-range descent that anneals once it stalls (docs/placement.md);
  * anneal = 0: it returns when it stalls instead. */

@@ -2,14 +2,13 @@
  * cost deltas, every try counted: the adaptive-range descent that turns into
  * annealing, and the range-limited swap search with kicks. They walk one
  * sm_cost_state with the core occupancy and memory beside it, never spend an
- * evaluation on a swap of two interchangeable LCs (sm_rl_classes) or on a try
+ * evaluation on a swap of two interchangeable LCs (sm_place_classes) or on a try
  * that would overfill a core's memory (walk_slot), and return the best
  * placement they saw. docs/placement.md, "rl", "Budget split".
  *
  * Sizes: n = LCs, U = usable cores, S = slots per core (sm_place_slots),
  * w = mesh width, bw x rows = the usable cores' bounding box.
  */
-#define _GNU_SOURCE /* qsort_r */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,81 +26,8 @@ typedef struct {
     int *row, *col;
     double *w;
     double *wsum; /* [n] Σ w over LC i's row, summed in row order */
-    int *cls; /* [n] the class of each LC (sm_rl_classes) */
+    int *cls; /* [n] the class of each LC (sm_place_classes) */
 } rl_adj;
-
-/* ---- interchangeable LCs -------------------------------------------------- */
-
-/* Two LCs are interchangeable when they have the same compute and memory, send
- * the same bytes to the same LCs and receive the same bytes from the same LCs
- * (the slices of one layer, typically). Swapping two such LCs gives the same
- * placement up to their names, so every term of the cost is unchanged: such a
- * try can be skipped without evaluating it. cls[i] = the lowest id of i's
- * class. Exact (hashes only group candidates); conservative: two LCs that
- * exchange traffic with each other are never put in one class. */
-static uint64_t mix(uint64_t h, uint64_t v) {
-    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-    return h * 0xff51afd7ed558ccdull;
-}
-static uint64_t double_bits(double v) {
-    uint64_t b;
-    memcpy(&b, &v, sizeof b);
-    return b;
-}
-typedef struct {
-    const sm_lc_graph *g;
-    const int *trow, *tcol; /* transpose of g (senders of each LC, ascending) */
-    const int64_t *tbytes;
-    const uint64_t *hash;
-} class_ctx;
-static int same_class(const class_ctx *x, int i, int j) {
-    const sm_lc_graph *g = x->g;
-    if (double_bits(g->compute[i]) != double_bits(g->compute[j]) ||
-        double_bits(g->memory[i]) != double_bits(g->memory[j]))
-        return 0;
-    int li = g->row[i + 1] - g->row[i], lj = g->row[j + 1] - g->row[j];
-    if (li != lj || memcmp(g->col + g->row[i], g->col + g->row[j], sizeof *g->col * (size_t)li) ||
-        memcmp(g->bytes + g->row[i], g->bytes + g->row[j], sizeof *g->bytes * (size_t)li))
-        return 0;
-    li = x->trow[i + 1] - x->trow[i], lj = x->trow[j + 1] - x->trow[j];
-    return li == lj && !memcmp(x->tcol + x->trow[i], x->tcol + x->trow[j], sizeof *x->tcol * (size_t)li) &&
-           !memcmp(x->tbytes + x->trow[i], x->tbytes + x->trow[j], sizeof *x->tbytes * (size_t)li);
-}
-static int by_hash(const void *a, const void *b, void *ctx) {
-    const uint64_t *h = ((const class_ctx *)ctx)->hash;
-    int i = *(const int *)a, j = *(const int *)b;
-    return h[i] < h[j] ? -1 : h[i] > h[j] ? 1 : i - j;
-}
-void sm_rl_classes(const sm_lc_graph *g, int *cls) {
-    const int n = g->n, nnz = g->row[n];
-    int *trow = sm_xcalloc((size_t)n + 1, sizeof *trow), *tcol = sm_xmalloc(sizeof *tcol * (size_t)(nnz + 1));
-    int64_t *tbytes = sm_xmalloc(sizeof *tbytes * (size_t)(nnz + 1));
-    int *fill = sm_xmalloc(sizeof *fill * (size_t)(n + 1)), *order = sm_xmalloc(sizeof *order * (size_t)n);
-    uint64_t *hash = sm_xmalloc(sizeof *hash * (size_t)n);
-    for (int k = 0; k < nnz; k++) trow[g->col[k] + 1]++;
-    for (int i = 0; i < n; i++) trow[i + 1] += trow[i];
-    memcpy(fill, trow, sizeof *fill * (size_t)n);
-    for (int i = 0; i < n; i++) /* ascending senders per row */
-        for (int k = g->row[i]; k < g->row[i + 1]; k++) tcol[fill[g->col[k]]] = i, tbytes[fill[g->col[k]]++] = g->bytes[k];
-    for (int i = 0; i < n; i++) {
-        uint64_t h = mix(mix(0, double_bits(g->compute[i])), double_bits(g->memory[i]));
-        for (int k = g->row[i]; k < g->row[i + 1]; k++) h = mix(mix(h, (uint64_t)g->col[k]), (uint64_t)g->bytes[k]);
-        h = mix(h, UINT64_MAX);
-        for (int k = trow[i]; k < trow[i + 1]; k++) h = mix(mix(h, (uint64_t)tcol[k]), (uint64_t)tbytes[k]);
-        hash[i] = h, order[i] = i, cls[i] = i;
-    }
-    class_ctx x = {g, trow, tcol, tbytes, hash};
-    qsort_r(order, (size_t)n, sizeof *order, by_hash, &x);
-    for (int a = 0; a < n; a++) { /* within a run of equal hashes: join the first earlier LC of the same class */
-        int i = order[a];
-        for (int b = a - 1; b >= 0 && hash[order[b]] == hash[i]; b--)
-            if (cls[order[b]] == order[b] && same_class(&x, order[b], i)) {
-                cls[i] = order[b];
-                break;
-            }
-    }
-    free(trow), free(tcol), free(tbytes), free(fill), free(order), free(hash);
-}
 
 void sm_rl_adjacency(const sm_lc_graph *g, int **row_out, int **col_out, double **w_out) {
     const int n = g->n, nnz = g->row[n];
@@ -129,7 +55,7 @@ static void rl_adj_build(rl_adj *a, const sm_lc_graph *g) {
     for (int i = 0; i < n; i++)
         for (int q = a->row[i]; q < a->row[i + 1]; q++) a->wsum[i] += a->w[q];
     a->cls = sm_xmalloc(sizeof *a->cls * (size_t)(n > 0 ? n : 1));
-    sm_rl_classes(g, a->cls);
+    sm_place_classes(g, a->cls);
 }
 
 static void rl_adj_free(rl_adj *a) { free(a->row), free(a->col), free(a->w), free(a->wsum), free(a->cls); }
@@ -219,21 +145,12 @@ static void walk_to_best(rl_walk *k) {
 
 /* A random slot of core c for LC i: *j its LC (swap) or -1 (free: move).
  * Returns 0 when the try is not worth an evaluation: *j is interchangeable
- * with i (no change), or the try would put more memory on core c or on i's
- * own core than it holds and that core is within it now. The cost model
- * charges such a try SM_COST_INFEASIBLE_PENALTY per core it overfills, so
- * neither search would ever accept it: the memory of the LCs, a constraint
- * known without the cost model, rejects it before it is evaluated. On the
- * memory-tight cases most random tries are of that kind (docs/placement.md,
- * "Tries the memory rules out"). */
+ * with i (no change), or the try overfills a core (sm_try_overfills). */
 static int walk_slot(const rl_walk *k, int i, int c, uint64_t *prng, int *j) {
     const int r = sm_prng_below(prng, k->S);
     *j = r < k->load[c] ? k->slot[c * k->S + r] : -1;
     if (*j >= 0 && k->adj.cls[*j] == k->adj.cls[i]) return 0;
-    const double *m = k->e->p->g->memory, shift = m[i] - (*j >= 0 ? m[*j] : 0);
-    const int own = k->pl[i];
-    return !((k->mem[c] + shift > k->cap && k->mem[c] <= k->cap) ||
-             (k->mem[own] - shift > k->cap && k->mem[own] <= k->cap));
+    return !sm_try_overfills(k->mem, k->cap, k->e->p->g->memory, i, k->pl[i], c, *j);
 }
 
 /* A try for LC i: a random core c within `radius` (Chebyshev, clamped to the

@@ -14,7 +14,9 @@
  *     swap and move with sm_cost_evaluate), and sa finds the optimum of a case
  *     small enough to enumerate;
  *   - the batch evaluator sees every evaluation of random and ga, and gives the
- *     same result as serial evaluation; an abort is SM_EFAIL.
+ *     same result as serial evaluation; an abort is SM_EFAIL;
+ *   - sa and the local search evaluate no swap of interchangeable LCs and no
+ *     try that overfills a core.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -169,15 +171,21 @@ static void test_beats_sequential(void **st) {
     sm_graph_free(&g);
 }
 
-/* More LCs than cores, and memory that allows one even + one odd LC per core
- * only (3 + 2 <= 5.5 < 3 + 3): sequential (i and i + 16 share a core) violates
- * on every core; every method must find a feasible placement. */
+/* 32 LCs (layers of 8) on 4x4 cores, 2 slots, and memory that allows one even
+ * + one odd LC per core only (3 + 2 <= 5.5 < 3 + 3). */
+static void memory_pairs(sm_lc_graph *g, sm_mesh *m) {
+    const int sizes[] = {8, 8, 8, 8};
+    pipeline_graph(g, sizes, 4, 0, 3, 2);
+    *m = mesh_of(4, 4, 5.5);
+}
+
+/* On memory_pairs, sequential (i and i + 16 share a core) violates on every
+ * core; every method must find a feasible placement. */
 static void test_memory_pressure(void **st) {
     (void)st;
-    const int sizes[] = {8, 8, 8, 8};
     sm_lc_graph g;
-    pipeline_graph(&g, sizes, 4, 0, 3, 2);
-    sm_mesh m = mesh_of(4, 4, 5.5);
+    sm_mesh m;
+    memory_pairs(&g, &m);
     sm_place_problem p = sm_place_problem_default(&g, &m);
     p.budget = 3000;
     int32_t lc[32];
@@ -377,6 +385,63 @@ static void test_sa_from_current(void **st) {
     sm_graph_free(&g);
 }
 
+/* Tries no search evaluates (place_tries.c): sa and the local search neither
+ * swap interchangeable LCs nor overfill a core. On memory_pairs, from LCs 2c
+ * and 2c + 1 on core c, a swap overfills a core often (checked with the cost
+ * model, so that the test can see such tries); the
+ * local search spends evaluations, none of them on an overfilled placement,
+ * and ends feasible and better. Then 2 big LCs (1.5) sending to 2 small ones
+ * (0.5) on 2 cores of 2: every swap is of interchangeable LCs or overfills a
+ * core, so sa and the local search evaluate their start and nothing else
+ * (without the check sa would spend its whole budget). */
+static void test_tries_not_worth(void **st) {
+    (void)st;
+    sm_lc_graph g;
+    sm_mesh m;
+    memory_pairs(&g, &m);
+    sm_place_problem p = sm_place_problem_default(&g, &m);
+    p.budget = 100000;
+    int32_t start[32], lc[32];
+    for (int i = 0; i < 32; i++) start[i] = i / 2;
+    sm_evals e;
+    assert_int_equal(sm_evals_init(&e, &p), SM_OK);
+    const double start_cost = sm_evals_full(&e, start, NULL);
+    assert_true(start_cost < 0.5 * SM_COST_INFEASIBLE_PENALTY);
+    sm_cost_state *cs = sm_evals_state(&e, start);
+    int over = 0, pairs = 0;
+    for (int i = 0; i < 32; i++)
+        for (int j = i + 1; j < 32; j++)
+            if (start[i] != start[j])
+                pairs++, over += sm_cost_delta_swap(cs, i, j, NULL) >= 0.5 * SM_COST_INFEASIBLE_PENALTY;
+    sm_cost_state_free(cs);
+    assert_true(over > pairs / 4);
+    memcpy(lc, start, sizeof lc);
+    assert_int_equal(sm_evals_init(&e, &p), SM_OK);
+    long used = sm_local_search_run(&e, lc, 100000);
+    assert_true(used > 0 && used == e.n);
+    assert_int_equal(e.infeasible, 0);
+    assert_int_equal(sm_evals_init(&e, &p), SM_OK);
+    assert_true(sm_evals_full(&e, lc, NULL) < start_cost);
+    sm_graph_free(&g);
+
+    double t[16] = {0}, memory[4] = {1.5, 1.5, 0.5, 0.5};
+    for (int b = 0; b < 2; b++)
+        for (int q = 2; q < 4; q++) t[b * 4 + q] = 1000;
+    assert_int_equal(sm_graph_from_dense(&g, 4, t, NULL, memory, NULL), SM_OK);
+    m = mesh_of(2, 1, 2);
+    p = sm_place_problem_default(&g, &m);
+    p.budget = 1000;
+    int32_t two[4] = {0, 1, 0, 1}, out[4];
+    p.current = two;
+    sm_place_result res;
+    run("sa", &p, out, &res);
+    assert_int_equal(res.evaluations, 1);
+    assert_memory_equal(out, two, sizeof two);
+    memcpy(out, two, sizeof two);
+    assert_int_equal(sm_place_local_search(&p, out, 1000), 1);
+    sm_graph_free(&g);
+}
+
 /* Degenerate meshes: one core, one usable core, a one-wide column; and the
  * trace: best costs strictly falling at non-decreasing evaluation counts. */
 static void test_edge_meshes(void **st) {
@@ -422,6 +487,7 @@ int main(void) {
         cmocka_unit_test(test_ga_run_seeds),
         cmocka_unit_test(test_sa_from_current),
         cmocka_unit_test(test_edge_meshes),
+        cmocka_unit_test(test_tries_not_worth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

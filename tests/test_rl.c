@@ -564,7 +564,7 @@ static void test_classes(void **state) {
     sm_lc_graph g;
     chain_graph(&g, L, M, NULL);
     int cls[N];
-    sm_rl_classes(&g, cls);
+    sm_place_classes(&g, cls);
     for (int i = 0; i < N; i++) assert_int_equal(cls[i], (i / M) * M);
 
     /* LC 6 computes more; LCs 11 and 12 exchange 7 bytes each way. */
@@ -577,7 +577,7 @@ static void test_classes(void **state) {
     t[11 * N + 12] = t[12 * N + 11] = 7;
     sm_lc_graph h;
     assert_int_equal(sm_graph_from_dense(&h, N, t, compute, memory, layer), SM_OK);
-    sm_rl_classes(&h, cls);
+    sm_place_classes(&h, cls);
     for (int i = 0; i < N; i++) {
         int expect = (i / M) * M;
         if (i == 6 || i == 11 || i == 12) expect = i;

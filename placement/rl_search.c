@@ -158,8 +158,7 @@ static int walk_slot(const rl_walk *k, int i, int c, uint64_t *prng, int *j) {
  * traffic-weighted mean core of its partners) or the core of one partner drawn
  * in proportion to its traffic (2), and a random slot of c (occupied:
  * swap with its LC *j; free: *j = -1, a move). Returns 0 when the try is not
- * worth an evaluation: c is i's own core or unusable, or *j is interchangeable
- * with i. */
+ * worth an evaluation: c is i's own core or unusable, or walk_slot refuses it. */
 static int walk_propose(const rl_walk *k, int i, int centre, int radius, uint64_t *prng, int *c, int *j) {
     const int w = k->w, own = k->pl[i];
     int cx = own % w, cy = own / w;

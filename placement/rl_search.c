@@ -17,6 +17,10 @@
 #include "sm_common.h"
 #include "sm_placement.h"
 
+/* With hop-bytes as the only weight, the share of the searches' tries that
+ * are core swaps ("core swaps" below); under other weights none. */
+#define SM_RL_BLOCK_SHARE 0.1
+
 /* ---- the walk state shared by the searches -------------------------------- */
 
 /* The LC adjacency in both directions (CSR; w = bytes of the edge), the core
@@ -96,6 +100,8 @@ typedef struct {
     rl_adj adj;
     int *load, *slot, *pos, over;
     double *mem, cap; /* [cores] the memory on each core; the cores' capacity */
+    int *ba, *bb;     /* [S] each: the LCs of the two cores of a core swap */
+    double block;     /* the share of tries that are core swaps */
     sm_cost_state *st;
     const int32_t *pl;
     double cost, best;
@@ -121,6 +127,9 @@ static int walk_begin(rl_walk *k, sm_evals *e, const int32_t *lc_core, long *bud
     k->pos = sm_xmalloc(sizeof *k->pos * (size_t)k->n);
     k->bestp = sm_xmalloc(sizeof *k->bestp * (size_t)k->n);
     k->mem = sm_xmalloc(sizeof *k->mem * (size_t)k->cores), k->cap = p->mesh->core_memory;
+    k->ba = sm_xmalloc(sizeof *k->ba * (size_t)k->S), k->bb = sm_xmalloc(sizeof *k->bb * (size_t)k->S);
+    const sm_cost_weights *cw = &p->weights;
+    k->block = cw->max_link == 0 && cw->imbalance == 0 && cw->time == 0 ? SM_RL_BLOCK_SHARE : 0;
     memcpy(k->bestp, lc_core, sizeof *k->bestp * (size_t)k->n);
     occ_fill(k->pl, p->g->memory, k->n, k->S, k->cores, k->load, k->slot, k->pos, k->mem, &k->over);
     return 1;
@@ -131,7 +140,7 @@ static void walk_end(rl_walk *k, int32_t *lc_core) {
     if (!k->over) memcpy(lc_core, k->bestp, sizeof *lc_core * (size_t)k->n);
     sm_cost_state_free(k->st);
     rl_adj_free(&k->adj);
-    free(k->load), free(k->slot), free(k->pos), free(k->bestp), free(k->mem);
+    free(k->load), free(k->slot), free(k->pos), free(k->bestp), free(k->mem), free(k->ba), free(k->bb);
 }
 
 /* Back to the best placement seen (a fresh cost state there). */
@@ -198,6 +207,107 @@ static void walk_apply(rl_walk *k, int i, int c, int j) {
     occ_apply(k->load, k->slot, k->pos, k->S, i, own, c, j);
     const double *m = k->e->p->g->memory, shift = m[i] - (j >= 0 ? m[j] : 0);
     k->mem[c] += shift, k->mem[own] -= shift;
+}
+
+/* ---- core swaps: every LC of core a for every LC of core b ---------------- */
+
+/* Where memory is tight an LC can rarely move alone: most single swaps and
+ * moves overfill a core (walk_slot refuses them), so a layout whose cores are
+ * well filled is frozen in place even where moving a whole group would lower
+ * the cost. A core swap moves the LCs of two cores at once, each group
+ * intact, so it never overfills a core; it is one try, evaluated once (the
+ * placement it leads to). With hop-bytes as the only weight SM_RL_BLOCK_SHARE
+ * of the searches' tries are core swaps between the LC's core and the core
+ * drawn for it; under other weights none (measured: they took the budget
+ * that the busiest link and the balance need for single moves).
+ * docs/placement.md, "Core swaps". */
+
+/* 1 when cores a and b hold different multisets of LC classes (else a core
+ * swap changes nothing). */
+static int walk_cores_differ(const rl_walk *k, int a, int b) {
+    if (k->load[a] != k->load[b]) return 1;
+    if (k->S > 31) return 1; /* the matching below keeps one bit per slot */
+    unsigned taken = 0;
+    for (int r = 0; r < k->load[a]; r++) {
+        const int ca = k->adj.cls[k->slot[a * k->S + r]];
+        int q = 0;
+        for (; q < k->load[b]; q++)
+            if (!(taken >> q & 1u) && k->adj.cls[k->slot[b * k->S + q]] == ca) break;
+        if (q == k->load[b]) return 1;
+        taken |= 1u << q;
+    }
+    return 0;
+}
+
+/* Exchanges the LCs of cores a and b in the cost state (not yet in the
+ * occupancy): pairwise swaps, then the extra LCs of the fuller core moved.
+ * The steps in between are not looked at; returns the cost of the result. */
+static double block_steps(rl_walk *k, int a, int b) {
+    const int la = k->load[a], lb = k->load[b], m = la > lb ? la : lb;
+    memcpy(k->ba, k->slot + a * k->S, sizeof *k->ba * (size_t)la);
+    memcpy(k->bb, k->slot + b * k->S, sizeof *k->bb * (size_t)lb);
+    double c = k->cost;
+    for (int r = 0; r < m; r++)
+        c = r < la && r < lb ? sm_cost_apply_swap(k->st, k->ba[r], k->bb[r])
+            : r < la         ? sm_cost_apply_move(k->st, k->ba[r], b)
+                             : sm_cost_apply_move(k->st, k->bb[r], a);
+    return c;
+}
+
+/* block_steps undone, in reverse order. */
+static void block_undo(rl_walk *k, int a, int b) {
+    const int la = k->load[a], lb = k->load[b], m = la > lb ? la : lb;
+    for (int r = m - 1; r >= 0; r--)
+        k->cost = r < la && r < lb ? sm_cost_apply_swap(k->st, k->ba[r], k->bb[r])
+                  : r < la         ? sm_cost_apply_move(k->st, k->ba[r], a)
+                                   : sm_cost_apply_move(k->st, k->bb[r], b);
+}
+
+/* block_steps kept: the occupancy and the memory follow. */
+static void block_commit(rl_walk *k, int a, int b, double cost) {
+    const int la = k->load[a], lb = k->load[b];
+    for (int r = 0; r < lb; r++) k->slot[a * k->S + r] = k->bb[r], k->pos[k->bb[r]] = r;
+    for (int r = 0; r < la; r++) k->slot[b * k->S + r] = k->ba[r], k->pos[k->ba[r]] = r;
+    k->load[a] = lb, k->load[b] = la;
+    const double t = k->mem[a];
+    k->mem[a] = k->mem[b], k->mem[b] = t;
+    k->cost = cost;
+}
+
+/* ---- a try: one LC to a core, or a core swap ------------------------------ */
+
+typedef struct {
+    int i, c, j; /* LC i to core c, swapped with LC j there (j >= 0) or moved (j < 0) */
+    int own;     /* i's core before the try */
+    int block;   /* instead: a core swap of own and c */
+    double cost; /* the cost after the try (walk_eval) */
+} walk_try;
+
+/* Draws a try for LC i centred as walk_propose does; a core swap with
+ * probability k->block (one more draw from *prng per try when that is not 0).
+ * Returns 0 when it is not worth an evaluation. */
+static int walk_draw(const rl_walk *k, int i, int centre, int radius, uint64_t *prng, walk_try *t) {
+    t->i = i, t->own = k->pl[i];
+    t->block = k->block > 0 && sm_prng_uniform(prng) < k->block;
+    const int ok = walk_propose(k, i, centre, radius, prng, &t->c, &t->j);
+    return t->block ? t->c < k->u && t->c != t->own && walk_cores_differ(k, t->own, t->c) : ok;
+}
+
+/* The cost after the try: one counted evaluation. A core swap is already made
+ * in the cost state: walk_take or walk_drop must follow. */
+static double walk_eval(rl_walk *k, walk_try *t) {
+    t->cost = t->block ? block_steps(k, t->own, t->c) : walk_delta(k, t->i, t->c, t->j);
+    if (t->block) sm_evals_count(k->e, t->cost);
+    return t->cost;
+}
+
+static void walk_take(rl_walk *k, const walk_try *t) {
+    if (t->block) block_commit(k, t->own, t->c, t->cost);
+    else walk_apply(k, t->i, t->c, t->j);
+}
+
+static void walk_drop(rl_walk *k, const walk_try *t) {
+    if (t->block) block_undo(k, t->own, t->c);
 }
 
 /* Keeps the current placement as the best seen when it is no worse; returns 1
@@ -299,22 +409,25 @@ long sm_rl_swap_search(sm_evals *e, int32_t *lc_core, long budget, uint64_t *prn
             stuck = 0, radius = 1, since = 0;
             continue;
         }
-        int i = sm_prng_below(prng, n), c, j;
+        int i = sm_prng_below(prng, n);
         int centre = sm_rl_arms_pick(&arms, radius, prng);
-        if (!walk_propose(&k, i, centre, radius, prng, &c, &j)) { /* no evaluation */
+        walk_try t;
+        if (!walk_draw(&k, i, centre, radius, prng, &t)) { /* no evaluation */
             if (++idle > (long)SM_RL_IDLE_LIMIT * n) break;
             since++;
             continue;
         }
         idle = 0;
-        double cn = walk_delta(&k, i, c, j);
-        sm_rl_arms_note(&arms, radius, centre, k.cost - cn);
+        double cn = walk_eval(&k, &t);
+        if (!t.block) sm_rl_arms_note(&arms, radius, centre, k.cost - cn);
         stuck++;
         if (cn <= k.cost) {
             int improved = cn < k.cost - 1e-12 * fmax(1.0, fabs(k.cost));
-            walk_apply(&k, i, c, j);
+            walk_take(&k, &t);
             if (improved) radius = 1, since = 0, stuck = 0;
             walk_note_best(&k);
+        } else {
+            walk_drop(&k, &t);
         }
         if (++since >= n) since = 0, radius = radius < k.rmax ? radius + 1 : 1;
     }
@@ -361,22 +474,25 @@ long sm_rl_descend_anneal(sm_evals *e, int32_t *lc_core, long budget, int anneal
             T0 = T = -(sup / nup) / log(SM_RL_ANNEAL_P0); /* stalled: anneal from here */
             t_start = e->n;
         }
-        int i = sm_prng_below(prng, n), c, j;
+        int i = sm_prng_below(prng, n);
         int centre = sm_rl_arms_pick(&arms, (int)radius, prng);
-        if (!walk_propose(&k, i, centre, (int)radius, prng, &c, &j)) { /* no evaluation */
+        walk_try t;
+        if (!walk_draw(&k, i, centre, (int)radius, prng, &t)) { /* no evaluation */
             if (++idle > (long)SM_RL_IDLE_LIMIT * n) break;
             continue;
         }
         idle = 0;
-        double d = walk_delta(&k, i, c, j) - k.cost;
-        sm_rl_arms_note(&arms, (int)radius, centre, -d);
+        double d = walk_eval(&k, &t) - k.cost;
+        if (!t.block) sm_rl_arms_note(&arms, (int)radius, centre, -d);
         int feasible_step = d < 0.5 * SM_COST_INFEASIBLE_PENALTY;
         if (T0 == 0 && d > 0 && feasible_step) sup += d, nup++;
         tried++, stuck++;
         if (d <= 0 || (T > 0 && feasible_step && sm_prng_uniform(prng) < exp(-d / T))) {
             acc++;
-            walk_apply(&k, i, c, j);
+            walk_take(&k, &t);
             if (walk_note_best(&k)) stuck = 0;
+        } else {
+            walk_drop(&k, &t);
         }
         if (tried >= n) {
             radius *= 1 - SM_RL_TARGET_ACCEPT + (double)acc / tried;

@@ -5,8 +5,9 @@
  * placement (PPO and REINFORCE), that sm_place_rl beats sequential on a chain
  * graph, the warm start on a perturbed graph, the classes of
  * interchangeable LCs that the searches skip swaps between, the searches'
- * bandit, the analytic start (the optimum of a grid graph), and the
- * searches' memory check (no evaluation of a try that overfills a core).
+ * bandit, the analytic start (the optimum of a grid graph), the searches'
+ * memory check (no evaluation of a try that overfills a core), and their core
+ * swaps (a case only they can improve).
  *
  * The chain graph: L layers of m LCs; every LC of layer l sends 1000 B to every
  * LC of layer l+1 (spikes) and receives 4000 B back (gradients).
@@ -694,6 +695,58 @@ static void test_memory_filter(void **st) {
     sm_graph_free(&g);
 }
 
+/* ---- core swaps (rl_search.c) ---------------------------------------------- */
+
+/* Three cores in a row, memory 2 each: A (memory 2) on core 0, B1 and B2
+ * (memory 1 each) on core 1, X (memory 2) on core 2; A and X exchange 1000 B
+ * each way, each B 10 B with X. Every single swap or move either overfills a
+ * core or leaves the hop-bytes as they are (checked here by brute force), so
+ * only moving A and the Bs as groups (core swaps) lowers them, to the
+ * optimum: X in the middle, A on one side, the Bs on the other. Both searches
+ * must get there. */
+static void test_core_swaps(void **st) {
+    (void)st;
+    double t[16] = {0}, memory[4] = {2, 1, 1, 2};
+    t[0 * 4 + 3] = t[3 * 4 + 0] = 1000;
+    t[1 * 4 + 3] = t[3 * 4 + 1] = t[2 * 4 + 3] = t[3 * 4 + 2] = 10;
+    sm_lc_graph g;
+    assert_int_equal(sm_graph_from_dense(&g, 4, t, NULL, memory, NULL), SM_OK);
+    sm_mesh m = mesh_of(3, 1);
+    m.core_memory = 2;
+    const int32_t start[4] = {0, 1, 1, 2};
+    const double start_hb = hop_bytes_of(&g, &m, start), optimum = 2000 + 2 * 20; /* X between A and the Bs */
+    assert_true(start_hb == 2000 * 2 + 2 * 20);
+    sm_cost_weights w = sm_cost_weights_default();
+    for (int i = 0; i < 4; i++)
+        for (int c = 0; c < 3; c++) { /* single moves and swaps: none both fits and helps */
+            if (c == start[i]) continue;
+            int32_t trial[4];
+            for (int j = -1; j < 4; j++) {
+                if (j >= 0 && start[j] != c) continue;
+                memcpy(trial, start, sizeof trial);
+                trial[i] = c;
+                if (j >= 0) trial[j] = start[i];
+                sm_cost_figures f;
+                assert_int_equal(sm_cost_evaluate(&g, &m, trial, &w, NULL, &f), SM_OK);
+                assert_true(f.memory_violations > 0 || f.hop_bytes >= start_hb);
+            }
+        }
+    sm_place_problem p = problem_of(&g, &m, 1000, 1);
+    for (int search = 0; search < 2; search++) {
+        sm_evals e;
+        assert_int_equal(sm_evals_init(&e, &p), SM_OK);
+        int32_t pl[4];
+        memcpy(pl, start, sizeof pl);
+        uint64_t prng = 5;
+        if (search) sm_rl_swap_search(&e, pl, 400, &prng);
+        else sm_rl_descend_anneal(&e, pl, 400, 1, &prng);
+        assert_true(e.n <= 400);
+        assert_true(hop_bytes_of(&g, &m, pl) == optimum);
+        assert_int_equal(e.infeasible, 0);
+    }
+    sm_graph_free(&g);
+}
+
 /* ---- the analytic start ------------------------------------------------------ */
 
 /* A 6 x 4 grid graph (each LC sends 1000 B to each of its grid neighbours),
@@ -796,6 +849,7 @@ int main(void) {
         cmocka_unit_test(test_arms),
         cmocka_unit_test(test_analytic),
         cmocka_unit_test(test_memory_filter),
+        cmocka_unit_test(test_core_swaps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -70,6 +70,12 @@ static inline int sm_try_overfills(const double *core_mem, double cap, const dou
     return (core_mem[c] + shift > cap && core_mem[c] <= cap) || (core_mem[own] - shift > cap && core_mem[own] <= cap);
 }
 
+/* core_mem after that try is made. */
+static inline void sm_try_move_memory(double *core_mem, const double *memory, int i, int own, int c, int j) {
+    const double shift = memory[i] - (j >= 0 ? memory[j] : 0);
+    core_mem[c] += shift, core_mem[own] -= shift;
+}
+
 /* ---- stages shared between methods ------------------------------------- */
 
 /* Steepest-descent swap/move local search (place_search.c): from lc_core (in

@@ -392,8 +392,7 @@ static int improve_lc(local_search *L, int i, int window, int first) {
         if (out) break;
     }
     if (best_core >= 0) {
-        const double shift = p->g->memory[i] - (best_lc >= 0 ? p->g->memory[best_lc] : 0);
-        L->mem[best_core] += shift, L->mem[own] -= shift;
+        sm_try_move_memory(L->mem, p->g->memory, i, own, best_core, best_lc);
         if (best_lc >= 0) {
             L->cost = sm_cost_apply_swap(L->state, i, best_lc);
             occupancy_move(&L->occ, i, own, best_core);
@@ -502,10 +501,11 @@ static double trial_cost(local_search *L, int i, int c, int j) {
     return cost;
 }
 
+/* sa's step made: as improve_lc's, but the occupancy lists are updated j
+ * first, an order sa's draws (occupancy_member) depend on. */
 static void commit(local_search *L, int i, int c, int j) {
     int own = sm_cost_state_placement(L->state)[i];
-    const double shift = L->p->g->memory[i] - (j >= 0 ? L->p->g->memory[j] : 0);
-    L->mem[c] += shift, L->mem[own] -= shift;
+    sm_try_move_memory(L->mem, L->p->g->memory, i, own, c, j);
     if (j >= 0) {
         L->cost = sm_cost_apply_swap(L->state, i, j);
         occupancy_move(&L->occ, j, c, own);

@@ -608,8 +608,7 @@ int sm_place_rl(const sm_place_problem *p, int32_t *lc_core, long *evals) {
          * reads it: the policy then proposes changes to a placement near a local
          * optimum, and a good cost is reached early. Under other weights the budget
          * does more in the final searches (docs/placement.md, "The analytic start"). */
-        const sm_cost_weights *w = &p->weights;
-        const int hop_only = w->max_link == 0 && w->imbalance == 0 && w->time == 0;
+        const int hop_only = sm_cost_weights_hop_only(&p->weights);
         if (ap_cost < anchor_cost || (hop_only && p->current)) {
             if (ap_cost >= anchor_cost) memcpy(best, gr.anchor_core, sizeof *best * nn);
             long polish = hop_only ? B * SM_RL_POLISH_SHARE / 100 : 0;

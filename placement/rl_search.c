@@ -99,7 +99,7 @@ typedef struct {
     int n, u, S, w, rows, bw, rmax, cores; /* see the top of the file; rmax = the box's larger side */
     rl_adj adj;
     int *load, *slot, *pos, over;
-    double *mem, cap; /* [cores] the memory on each core; the cores' capacity */
+    double *mem;      /* [cores] the memory on each core */
     int *ba, *bb;     /* [S] each: the LCs of the two cores of a core swap */
     double block;     /* the share of tries that are core swaps */
     sm_cost_state *st;
@@ -126,10 +126,9 @@ static int walk_begin(rl_walk *k, sm_evals *e, const int32_t *lc_core, long *bud
     k->slot = sm_xmalloc(sizeof *k->slot * (size_t)k->cores * (size_t)k->S);
     k->pos = sm_xmalloc(sizeof *k->pos * (size_t)k->n);
     k->bestp = sm_xmalloc(sizeof *k->bestp * (size_t)k->n);
-    k->mem = sm_xmalloc(sizeof *k->mem * (size_t)k->cores), k->cap = p->mesh->core_memory;
+    k->mem = sm_xmalloc(sizeof *k->mem * (size_t)k->cores);
     k->ba = sm_xmalloc(sizeof *k->ba * (size_t)k->S), k->bb = sm_xmalloc(sizeof *k->bb * (size_t)k->S);
-    const sm_cost_weights *cw = &p->weights;
-    k->block = cw->max_link == 0 && cw->imbalance == 0 && cw->time == 0 ? SM_RL_BLOCK_SHARE : 0;
+    k->block = sm_cost_weights_hop_only(&p->weights) ? SM_RL_BLOCK_SHARE : 0;
     memcpy(k->bestp, lc_core, sizeof *k->bestp * (size_t)k->n);
     occ_fill(k->pl, p->g->memory, k->n, k->S, k->cores, k->load, k->slot, k->pos, k->mem, &k->over);
     return 1;
@@ -159,7 +158,7 @@ static int walk_slot(const rl_walk *k, int i, int c, uint64_t *prng, int *j) {
     const int r = sm_prng_below(prng, k->S);
     *j = r < k->load[c] ? k->slot[c * k->S + r] : -1;
     if (*j >= 0 && k->adj.cls[*j] == k->adj.cls[i]) return 0;
-    return !sm_try_overfills(k->mem, k->cap, k->e->p->g->memory, i, k->pl[i], c, *j);
+    return !sm_try_overfills(k->mem, k->e->p->mesh->core_memory, k->e->p->g->memory, i, k->pl[i], c, *j);
 }
 
 /* A try for LC i: a random core c within `radius` (Chebyshev, clamped to the
@@ -205,8 +204,7 @@ static void walk_apply(rl_walk *k, int i, int c, int j) {
     const int own = k->pl[i];
     k->cost = j >= 0 ? sm_cost_apply_swap(k->st, i, j) : sm_cost_apply_move(k->st, i, c);
     occ_apply(k->load, k->slot, k->pos, k->S, i, own, c, j);
-    const double *m = k->e->p->g->memory, shift = m[i] - (j >= 0 ? m[j] : 0);
-    k->mem[c] += shift, k->mem[own] -= shift;
+    sm_try_move_memory(k->mem, k->e->p->g->memory, i, own, c, j);
 }
 
 /* ---- core swaps: every LC of core a for every LC of core b ---------------- */

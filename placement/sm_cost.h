@@ -45,6 +45,11 @@ typedef struct { double hop_bytes, max_link, imbalance, time; } sm_cost_weights;
 /* All four weights 1: the sequential placement then costs 4 (if feasible). */
 sm_cost_weights sm_cost_weights_default(void);
 
+/* 1 when hop-bytes are the whole objective (the other three weights 0). */
+static inline int sm_cost_weights_hop_only(const sm_cost_weights *w) {
+    return w->max_link == 0 && w->imbalance == 0 && w->time == 0;
+}
+
 /* Figures of the reference placement, sequential: LC i -> core i mod (mesh_w·mesh_h).
  * Its cost is computed against itself (each weighted term = w_k, or 0 when the
  * figure is 0, plus penalties). SM_EINPUT on a bad mesh or weights. */

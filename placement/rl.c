@@ -27,8 +27,10 @@
  *                                                        distinct placements; the state anchored
  *                                                        at the best
  *   policy training 40 % of B  sm_rl_train              trained policy; pool of the 8 best
- *                   (incl. the rollout;                  distinct samples
- *                   × 100/n above 100 LCs)
+ *                   (incl. the rollout;                  distinct samples; stops early when half
+ *                   × 100/n above 100 LCs)               its batches pass in a row without a better
+ *                                                        sample (what it leaves goes to the stages
+ *                                                        below, which take what is left)
  *   GA              20 % of B  sm_ga_run                best of a GA seeded with the pool,
  *                                                        the policy's mean placement, p->current
  *   descent /       50 % of    sm_rl_descend_anneal     swaps/moves on incremental deltas, VPR
@@ -362,6 +364,7 @@ sm_rl_train_opts sm_rl_train_defaults(sm_rl_algorithm algo) {
     o.clip_eps = 0.2;
     o.baseline_decay = 0.9;
     o.entropy = 0.02;
+    o.patience = 0.5;
     if (algo == SM_RL_REINFORCE) {
         o.batch = 8;     /* one update per batch: small batches, more updates */
         o.reanchor = 5;  /* every 40 samples */
@@ -423,7 +426,10 @@ int sm_rl_train(sm_evals *e, sm_rl_policy *pol, sm_rl_graph *gr, const sm_rl_tra
     sm_rl_cache c;
     sm_rl_cache_init(&c, n);
     int rc = SM_OK;
-    for (long it = 0; it < iters; it++) {
+    /* Patience: batches in a row without a better pool best before training stops. */
+    const long patience = o->patience > 0 ? (long)ceil(o->patience * (double)iters) : iters;
+    long since = 0;
+    for (long it = 0; it < iters && since < patience; it++) {
         if (o->reanchor > 0 && it > 0 && it % o->reanchor == 0 && pool->count > 0 &&
             memcmp(pool->lc_core, gr->anchor_core, nn * sizeof *pl))
             sm_rl_graph_reanchor(gr, p, pool->lc_core);
@@ -439,6 +445,7 @@ int sm_rl_train(sm_evals *e, sm_rl_policy *pol, sm_rl_graph *gr, const sm_rl_tra
             sm_rl_logprob(c.mu, sigma, as, n, old_lp + (size_t)s * nn);
         }
         if ((rc = sm_evals_batch(e, K, pl, cost)) != SM_OK) break;
+        const double before = pool->count ? pool->cost[0] : INFINITY;
         double mean = 0, var = 0;
         for (int s = 0; s < K; s++) {
             double cm = sm_rl_with_migration(gr, p->g, pl + (size_t)s * nn, cost[s]);
@@ -447,6 +454,7 @@ int sm_rl_train(sm_evals *e, sm_rl_policy *pol, sm_rl_graph *gr, const sm_rl_tra
             mean += adv[s] / K;
         }
         for (int s = 0; s < K; s++) var += (adv[s] - mean) * (adv[s] - mean) / K;
+        since = pool->cost[0] < before ? 0 : since + 1;
         if (o->algo == SM_RL_REINFORCE) {
             /* A = (r − b) / batch std, b the moving average of the batch mean reward
              * (before this batch); the scale keeps the entropy bonus commensurate. */

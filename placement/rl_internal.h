@@ -156,6 +156,9 @@ typedef struct {
     int reanchor;     /* every this many batches, move the state's anchor to the pool's
                          best placement (the policy then proposes improvements of
                          the best so far); 0: never (the state stays where it began) */
+    double patience;  /* stop once this share of the budget's batches has passed in a
+                         row without a sample better than the pool's best (the rest of
+                         the budget is left to the caller); 0: use the whole budget */
 } sm_rl_train_opts;
 
 /* The defaults used by sm_place_rl for algorithm algo. */
@@ -164,7 +167,9 @@ sm_rl_train_opts sm_rl_train_defaults(sm_rl_algorithm algo);
 /* Train pol on gr for `budget` evaluations of e (whole batches of o->batch;
  * one smaller batch when the budget is below it; nothing when below 2),
  * sampling with *prng; every sampled placement goes to pool, and gr may be
- * re-anchored (o->reanchor). Per batch: one forward pass, K samples, one
+ * re-anchored (o->reanchor). It stops early, leaving the rest of the budget
+ * unspent, once ceil(o->patience · batches) batches in a row have sampled
+ * nothing better than the pool's best. Per batch: one forward pass, K samples, one
  * sm_evals_batch, rewards −cost/ref, then PPO (o->epochs passes of shuffled
  * minibatches, advantages normalised in the batch) or one REINFORCE step
  * (advantages r − baseline over the batch's std). SM_OK or SM_EFAIL (the batch

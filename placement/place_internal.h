@@ -59,15 +59,22 @@ sm_cost_state *sm_evals_state(const sm_evals *e, const int32_t *lc_core);
 void sm_place_classes(const sm_lc_graph *g, int *cls);
 
 /* 1 when moving LC i from core `own` to core c — swapping it with LC j there
- * when j >= 0, a plain move when j < 0 — would put more than cap on core c or
- * on core own while that core is within cap now (core_mem [cores]: the memory
- * on each core before the try). The cost model charges such a placement
- * SM_COST_INFEASIBLE_PENALTY per core it overfills, so no search accepts the
- * try from a placement within memory: the searches refuse it unevaluated. */
+ * when j >= 0, a plain move when j < 0 — would put more than cap on core c or on
+ * core own while that core is within cap now (core_mem [cores]: the memory on
+ * each core before the try). The cost model charges SM_COST_INFEASIBLE_PENALTY
+ * per overfull core, so from a placement within memory no search accepts such a
+ * try: the searches refuse it unevaluated. One exception: an LC larger than a
+ * core (memory > cap) overfills whatever core it is on, so it may move onto a
+ * core within cap when the core it leaves is then within cap (the count of
+ * overfull cores stays the same); otherwise it could never move towards its
+ * partners. Tries that raise the count are refused in every case. */
 static inline int sm_try_overfills(const double *core_mem, double cap, const double *memory, int i, int own, int c,
                                    int j) {
     const double shift = memory[i] - (j >= 0 ? memory[j] : 0);
-    return (core_mem[c] + shift > cap && core_mem[c] <= cap) || (core_mem[own] - shift > cap && core_mem[own] <= cap);
+    const int c_over = core_mem[c] + shift > cap, own_over = core_mem[own] - shift > cap;
+    if (c_over + own_over > (core_mem[c] > cap) + (core_mem[own] > cap)) return 1;
+    return (c_over && core_mem[c] <= cap && memory[i] <= cap) ||
+           (own_over && core_mem[own] <= cap && (j < 0 || memory[j] <= cap));
 }
 
 /* core_mem after that try is made. */

@@ -442,6 +442,42 @@ static void test_tries_not_worth(void **st) {
     sm_graph_free(&g);
 }
 
+/* An LC larger than any core overfills whatever core it is on, so no
+ * placement is within memory; it must still move towards its partners. A star:
+ * LC 0 (memory 10 on cores of 5.5) sends 1000 bytes to each of 15 LCs on 4x4,
+ * one LC per core. From sequential (LC 0 in a corner: 48 000 hop-bytes) only a
+ * swap that takes LC 0 onto a core within memory helps, and the optimum puts it
+ * on a centre core (32 000). Every search reaches it, with one overfull core
+ * throughout (before the exception in sm_try_overfills, sa and the local search
+ * refused every such swap and stayed at 48 000). */
+static void test_oversize_lc(void **st) {
+    (void)st;
+    double t[16 * 16] = {0}, memory[16];
+    for (int i = 0; i < 16; i++) memory[i] = 1, t[i] = i ? 1000 : 0;
+    memory[0] = 10;
+    sm_lc_graph g;
+    assert_int_equal(sm_graph_from_dense(&g, 16, t, NULL, memory, NULL), SM_OK);
+    sm_mesh m = mesh_of(4, 4, 5.5);
+    sm_place_problem p = sm_place_problem_default(&g, &m);
+    p.budget = 2000;
+    p.weights = (sm_cost_weights){1, 0, 0, 0};
+    static const char *const methods[] = {"greedy", "sa", "ga", "rl"};
+    int32_t lc[16];
+    sm_place_result res;
+    for (int k = 0; k < 4; k++) {
+        run(methods[k], &p, lc, &res);
+        if (res.fig.hop_bytes != 32000 || res.fig.memory_violations != 1)
+            fail_msg("%s: hop-bytes %g, %d overfull cores; expected 32000 and 1", methods[k], res.fig.hop_bytes,
+                     res.fig.memory_violations);
+    }
+    for (int i = 0; i < 16; i++) lc[i] = i; /* sequential */
+    assert_int_equal(sm_place_local_search(&p, lc, 2000) > 1, 1);
+    sm_cost_figures f;
+    assert_int_equal(sm_cost_evaluate(&g, &m, lc, &p.weights, NULL, &f), SM_OK);
+    assert_true(f.hop_bytes == 32000 && f.memory_violations == 1);
+    sm_graph_free(&g);
+}
+
 /* Degenerate meshes: one core, one usable core, a one-wide column; and the
  * trace: best costs strictly falling at non-decreasing evaluation counts. */
 static void test_edge_meshes(void **st) {
@@ -488,6 +524,7 @@ int main(void) {
         cmocka_unit_test(test_sa_from_current),
         cmocka_unit_test(test_edge_meshes),
         cmocka_unit_test(test_tries_not_worth),
+        cmocka_unit_test(test_oversize_lc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -59,7 +59,11 @@ int main(int argc, char **argv) {
                        "spikemesh --help)", cmd);
     if (rc > 0 && rc < 128 && sm_cli_rank() == 0) fprintf(stderr, "spikemesh %s: %s\n", cmd, sm_errmsg());
     if (rc < 0) rc = SM_OK; /* --help */
-    if (rc == SM_EFAIL) MPI_Abort(MPI_COMM_WORLD, 1);
+    int world = 1;
+    MPI_Comm_size(MPI_COMM_WORLD, &world);
+    /* With other ranks, a failure on one must end them all (they may wait on it); alone,
+     * a plain exit says the same without Open MPI's abort banner. */
+    if (rc == SM_EFAIL && world > 1) MPI_Abort(MPI_COMM_WORLD, 1);
     MPI_Finalize();
     return rc;
 }

@@ -12,7 +12,9 @@
 #include <math.h>
 #include <mpi.h>
 #include <stdlib.h>
+#include <libgen.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "h5util.h"
@@ -38,7 +40,8 @@ static const char USAGE[] =
     "      --graph FILE      graph.h5 instead of a config (docs/formats.md)\n"
     "      --method LIST     sequential zigzag hilbert random greedy sa ga scotch rl, or all\n"
     "      --budget N        cost evaluations per method (default placement.budget or 20000)\n"
-    "      --seed S          placer seed (default placement.seed, or 1)\n"
+    "      --seed S          placer seed (default placement.seed, which defaults to the config's\n"
+    "                        seed; 1 with --graph)\n"
     "      --weights A,B,C,D the cost weights of hop-bytes, busiest link, imbalance, time\n"
     "                        (default placement.weights, or 1,1,1,1)\n"
     "  -o, --out FILE        placement.h5 of the best method (lowest cost)\n"
@@ -109,14 +112,74 @@ static int write_map(const char *path, const sm_lc_graph *g, const sm_mesh *mesh
     return rc;
 }
 
-static int parse_number(const char *what, const char *s, double lo, double hi, double *out) {
+/* A whole number in lo..hi, in decimal digits only (no sign, fraction, exponent or hex). */
+static int parse_whole(const char *what, const char *s, long long lo, long long hi, long long *out) {
     char *end;
     errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi))
-        return sm_error("--%s %s: expected a whole number in %.0f..%.0f", what, s, lo, hi);
+    long long v = *s >= '0' && *s <= '9' ? strtoll(s, &end, 10) : 0;
+    if (*s < '0' || *s > '9' || errno || *end || v < lo || v > hi)
+        return sm_error("--%s %s: expected a whole number in %lld..%lld", what, s, lo, hi);
     *out = v;
     return SM_OK;
+}
+
+/* An output path must name a file in a directory that exists and can be written:
+ * checked before the search, so a typo does not cost the whole run. */
+static int check_output(const char *what, const char *path) {
+    struct stat st;
+    if (!path) return SM_OK;
+    if (!*path) return sm_error("--%s: empty path", what);
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return sm_error("--%s %s: is a directory, expected a file name", what, path);
+    char *copy = sm_xstrdup(path);
+    const char *dir = dirname(copy);
+    int rc = SM_OK;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        rc = sm_error("--%s %s: the directory %s does not exist", what, path, dir);
+    else if (access(dir, W_OK | X_OK) != 0)
+        rc = sm_error("--%s %s: the directory %s is not writable", what, path, dir);
+    free(copy);
+    return rc;
+}
+
+/* Split the --method list into names (each known, none twice, none empty). */
+static int parse_methods(const char *arg, char ***names, int *n_names) {
+    const char *list = strcmp(arg, "all") ? arg : "sequential,zigzag,hilbert,random,greedy,sa,ga,scotch,rl";
+    *names = sm_xcalloc(strlen(list) + 2, sizeof **names);
+    *n_names = 0;
+    for (const char *t = list;; t++) {
+        size_t len = strcspn(t, ",");
+        if (len == 0)
+            return sm_error("--method %s: an empty name (a comma too many?); expected names separated by commas",
+                            arg);
+        char *name = sm_xmalloc(len + 1);
+        memcpy(name, t, len);
+        name[len] = 0;
+        int known = 0;
+        for (int k = 0; sm_place_method_names[k]; k++) known |= !strcmp(sm_place_method_names[k], name);
+        for (int k = 0; k < *n_names; k++)
+            if (!strcmp((*names)[k], name)) known = -1;
+        if (known <= 0) {
+            int rc = known < 0 ? sm_error("--method %s: '%s' is listed twice", arg, name)
+                               : sm_error("--method: '%s' is not a placement method (sequential zigzag hilbert "
+                                          "random greedy sa ga scotch rl, or all)", name);
+            free(name);
+            return rc;
+        }
+        (*names)[(*n_names)++] = name;
+        t += len;
+        if (!*t) return SM_OK;
+    }
+}
+
+/* A table cell for a cost: 4 decimals; with overfull cores, the cost without their
+ * penalty (SM_COST_INFEASIBLE_PENALTY each, which would hide every digit that differs)
+ * and "+P" (the table's footnote says what P is). */
+static const char *cost_cell(char *buf, size_t n, const sm_cost_figures *f) {
+    if (f->memory_violations > 0)
+        snprintf(buf, n, "%.4f+P", f->cost - f->memory_violations * SM_COST_INFEASIBLE_PENALTY);
+    else snprintf(buf, n, "%.4f", f->cost);
+    return buf;
 }
 
 int sm_cmd_place(int argc, char **argv) {
@@ -137,7 +200,7 @@ int sm_cmd_place(int argc, char **argv) {
     sm_place_trace *traces = NULL;
     sm_place_result *results = NULL;
     sm_cost_weights w = sm_cost_weights_default();
-    double budget = SM_PLACE_DEFAULT_BUDGET, seed = 1;
+    long long budget = SM_PLACE_DEFAULT_BUDGET, seed = 1;
     int rank = sm_cli_rank(), size = 1;
     MPI_Comm_size(MPI_COMM_WORLD, &size);
 
@@ -167,11 +230,11 @@ int sm_cmd_place(int argc, char **argv) {
     if (!rc) { /* the config's placer settings, or the defaults for a graph file */
         p = o.config ? sm_place_problem_from_model(&model, &g, &mesh) : sm_place_problem_default(&g, &mesh);
         w = p.weights;
-        budget = (double)p.budget;
-        seed = (double)p.seed;
+        budget = p.budget;
+        seed = (long long)p.seed;
     }
-    if (!rc && o.budget) rc = parse_number("budget", o.budget, 1, 1e15, &budget);
-    if (!rc && o.seed) rc = parse_number("seed", o.seed, 0, 9007199254740991.0, &seed);
+    if (!rc && o.budget) rc = parse_whole("budget", o.budget, 1, 1000000000000000LL, &budget);
+    if (!rc && o.seed) rc = parse_whole("seed", o.seed, 0, 1LL << 62, &seed);
     if (!rc && o.weights) {
         double v[4];
         char tail;
@@ -179,28 +242,27 @@ int sm_cmd_place(int argc, char **argv) {
             !(v[0] >= 0 && v[1] >= 0 && v[2] >= 0 && v[3] >= 0) || !isfinite(v[0] + v[1] + v[2] + v[3]))
             rc = sm_error("--weights %s: expected four numbers >= 0 separated by commas (hop_bytes,max_link,"
                           "imbalance,time)", o.weights);
+        else if (v[0] + v[1] + v[2] + v[3] <= 0)
+            rc = sm_error("--weights %s: every weight is 0, so every placement would cost the same; give at "
+                          "least one a weight > 0", o.weights);
         else w = (sm_cost_weights){v[0], v[1], v[2], v[3]};
     }
+    if (!rc) rc = parse_methods(o.method, &names, &n_names);
+    if (!rc) rc = check_output("out", o.out);
+    if (!rc) rc = check_output("png", o.png);
+    if (!rc) rc = check_output("csv", o.csv);
+    if (!rc) rc = check_output("trace", o.trace);
+    if (!rc) rc = check_output("curves", o.curves);
+    if (!rc) rc = check_output("graph-out", o.graph_out);
     if (rc) goto done;
-    /* the method list */
-    {
-        const char *list = strcmp(o.method, "all") ? o.method
-                                                   : "sequential,zigzag,hilbert,random,greedy,sa,ga,scotch,rl";
-        char *copy = sm_xstrdup(list), *save = NULL;
-        names = sm_xcalloc(strlen(list) + 1, sizeof *names);
-        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-            int known = 0;
-            for (int k = 0; sm_place_method_names[k]; k++) known |= !strcmp(sm_place_method_names[k], t);
-            if (!known) {
-                rc = sm_error("--method: '%s' is not a placement method (sequential zigzag hilbert random "
-                              "greedy sa ga scotch rl, or all)", t);
-                free(copy);
-                goto done;
-            }
-            names[n_names++] = sm_xstrdup(t);
-        }
-        free(copy);
-        if (!n_names) { rc = sm_error("--method: no method given"); goto done; }
+    if (rank == 0) { /* an LC larger than a core's memory: no placement fits, every cost carries the penalty */
+        int big = -1;
+        for (int i = 0; i < g.n; i++)
+            if (g.memory[i] > mesh.core_memory && (big < 0 || g.memory[i] > g.memory[big])) big = i;
+        if (big >= 0)
+            printf("note: LC %d needs %.0f bytes, more than a core's memory (%.0f bytes): no placement fits, and "
+                   "every cost below includes the memory penalty (%g per overfull core)\n",
+                   big, g.memory[big], mesh.core_memory, SM_COST_INFEASIBLE_PENALTY);
     }
     if (o.graph_out && rank == 0) {
         rc = sm_graph_write(o.graph_out, &g, &mesh);
@@ -226,8 +288,8 @@ int sm_cmd_place(int argc, char **argv) {
     results = sm_xcalloc((size_t)n_names, sizeof *results);
     best = sm_xmalloc(sizeof *best * (size_t)g.n);
     lc_core = sm_xmalloc(sizeof *lc_core * (size_t)g.n);
-    int best_k = -1;
-    if (rank == 0) printf("placing %d logical cores on a %dx%d mesh (%d usable cores), budget %.0f evaluations, seed %.0f%s\n",
+    int best_k = -1, penalised = 0;
+    if (rank == 0) printf("placing %d logical cores on a %dx%d mesh (%d usable cores), budget %lld evaluations, seed %lld%s\n",
            g.n, mesh.mesh_w, mesh.mesh_h, sm_place_usable(&p), budget, seed,
            size > 1 ? " (candidates evaluated on every rank)" : "");
     if (rank == 0) printf("%-10s %14s %8s %12s %8s %9s %4s %12s %10s %8s %9s %8s\n", "method", "hop_bytes", "vs seq",
@@ -237,18 +299,25 @@ int sm_cmd_place(int argc, char **argv) {
         rc = sm_mpi_place(names[k], &p, lc_core, &results[k]);
         if (rc) break;
         const sm_cost_figures *f = &results[k].fig;
-        if (rank == 0) printf("%-10s %14.4g %7.3fx %12.4g %8.4g %9.3f %4d %12.4g %10.3g %8.4f %9ld %8.2f\n", names[k], f->hop_bytes,
+        char cell[32];
+        if (rank == 0) printf("%-10s %14.4g %7.3fx %12.4g %8.4g %9.3f %4d %12.4g %10.3g %8s %9ld %8.2f\n", names[k], f->hop_bytes,
                ref.hop_bytes > 0 ? f->hop_bytes / ref.hop_bytes : 1.0, f->max_link, f->top5_link, f->imbalance,
-               f->memory_violations, f->predicted_time, f->energy, f->cost, results[k].evaluations,
-               results[k].seconds);
+               f->memory_violations, f->predicted_time, f->energy, cost_cell(cell, sizeof cell, f),
+               results[k].evaluations, results[k].seconds);
         fflush(stdout);
+        penalised |= f->memory_violations > 0;
         if (best_k < 0 || f->cost < results[best_k].fig.cost) {
             best_k = k;
             memcpy(best, lc_core, sizeof *best * (size_t)g.n);
         }
     }
+    if (!rc && rank == 0 && penalised)
+        printf("+P: plus %g for each core over its memory (the mem column)\n", SM_COST_INFEASIBLE_PENALTY);
     if (rc || rank != 0) goto agree; /* rank 0 writes the outputs */
-    if (n_names > 1) printf("best: %s (cost %.4f)\n", names[best_k], results[best_k].fig.cost);
+    if (n_names > 1) {
+        char cell[32];
+        printf("best: %s (cost %s)\n", names[best_k], cost_cell(cell, sizeof cell, &results[best_k].fig));
+    }
     if (o.out) {
         sm_placement_info info = {names[best_k], results[best_k].fig, results[best_k].evaluations,
                                   results[best_k].seconds};
@@ -290,7 +359,7 @@ int sm_cmd_place(int argc, char **argv) {
                 for (int i = 0; sa >= 0 && to_sa < 0 && i < traces[k].n; i++)
                     if (traces[k].points[i].cost <= results[sa].fig.cost * (1 + 1e-12))
                         to_sa = traces[k].points[i].evaluations;
-                fprintf(f, "%s,%d,%d,%d,%d,%.0f,%.0f,%.17g,%.17g,%.17g,%.17g,%.17g,%d,%.17g,%.17g,%.17g,%.17g,%ld,%.6f,%ld\n",
+                fprintf(f, "%s,%d,%d,%d,%d,%lld,%lld,%.17g,%.17g,%.17g,%.17g,%.17g,%d,%.17g,%.17g,%.17g,%.17g,%ld,%.6f,%ld\n",
                         names[k], g.n, mesh.mesh_w, mesh.mesh_h, sm_place_usable(&p), budget, seed, q->hop_bytes,
                         q->max_link, q->mean_link, q->top5_link, q->imbalance, q->memory_violations,
                         q->max_core_memory, q->predicted_time, q->energy, q->cost, results[k].evaluations,

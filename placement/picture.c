@@ -673,6 +673,7 @@ int sm_picture_curves(const char *path, int n_curves, const char *const *names,
     }
     /* grid and axes */
     char buf[64];
+    double offset = 0; /* subtracted from the y labels (linear axis only) */
     for (int e = 0; pow(10, e) <= ax.hi * 1.0001; e++) {
         double x = axis_px(&ax, pow(10, e));
         vline(&c, x, ay.p1, ay.p0, 1, (rgb){225, 225, 225});
@@ -695,8 +696,13 @@ int sm_picture_curves(const char *path, int n_curves, const char *const *names,
         if (raw / mag > 5) step = 10 * mag;
         else if (raw / mag > 2) step = 5 * mag;
         else if (raw / mag > 1) step = 2 * mag;
+        /* When the costs differ only far below their size (a memory penalty of 1e6 on
+         * costs of about 4), 4 digits cannot tell the ticks apart: label them as
+         * offsets from a round number and say so in the axis title. */
+        if (fabs(ay.hi) / step >= 1e4) offset = floor(ay.lo / (step * 1000)) * step * 1000;
         for (double v = ceil(ay.lo / step) * step; v <= ay.hi; v += step) {
-            double y = axis_px(&ay, v), shown = fabs(v) < step * 1e-6 ? 0 : v;
+            double y = axis_px(&ay, v), shown = v - offset;
+            if (fabs(shown) < step * 1e-6) shown = 0;
             hline(&c, ax.p0, ax.p1, y, 1, (rgb){225, 225, 225});
             hline(&c, ax.p0 - 8, ax.p0, y, 2, BLACK);
             fmt_num(buf, sizeof buf, shown);
@@ -706,7 +712,9 @@ int sm_picture_curves(const char *path, int n_curves, const char *const *names,
     frame_rect(&c, ax.p0 - 1, ay.p1 - 1, ax.p1 + 2, ay.p0 + 2, 2, BLACK);
     draw_text_at(&c, (ax.p0 + ax.p1) / 2, ay.p0 + 14 + CHAR_H(TEXT), CENTRE, "evaluations (log scale)", TEXT,
                  BLACK);
-    draw_text(&c, 12, ay.p1 - CHAR_H(TEXT) - 16, ay.log ? "cost (log scale)" : "cost", TEXT, BLACK);
+    if (offset != 0) snprintf(buf, sizeof buf, "cost - %.10g", offset);
+    else snprintf(buf, sizeof buf, "%s", ay.log ? "cost (log scale)" : "cost");
+    draw_text(&c, 12, ay.p1 - CHAR_H(TEXT) - 16, buf, TEXT, BLACK);
 
     /* best-so-far steps, then a marker at each final point */
     for (int k = 0; k < n_curves; k++) {
@@ -719,11 +727,13 @@ int sm_picture_curves(const char *path, int n_curves, const char *const *names,
             hline(&c, x0, x1, y, 3, col);
             if (i + 1 < t->n) vline(&c, x1, y, axis_px(&ay, t->points[i + 1].cost), 3, col);
         }
-        if (t->n) {
+        if (t->n) { /* later curves' markers smaller, so that equal final points stay visible */
             double x = axis_px(&ax, fmax(1, (double)t->points[t->n - 1].evaluations));
             double y = axis_px(&ay, t->points[t->n - 1].cost);
-            fill_rect(&c, (int)x - 5, (int)y - 5, (int)x + 6, (int)y + 6, col);
-            frame_rect(&c, (int)x - 5, (int)y - 5, (int)x + 6, (int)y + 6, 1, BLACK);
+            int r = 4 + 2 * (n_curves - 1 - k);
+            if (r > 14) r = 14;
+            fill_rect(&c, (int)x - r, (int)y - r, (int)x + r + 1, (int)y + r + 1, col);
+            frame_rect(&c, (int)x - r, (int)y - r, (int)x + r + 1, (int)y + r + 1, 1, BLACK);
         }
     }
 
@@ -736,7 +746,9 @@ int sm_picture_curves(const char *path, int n_curves, const char *const *names,
         char name[24], cost[24];
         snprintf(name, sizeof name, "%s", names[k]);
         if (strlen(names[k]) > 11) strcpy(name + 9, "..");
-        if (traces[k].n) fmt_num(cost, sizeof cost, traces[k].points[traces[k].n - 1].cost);
+        if (traces[k].n && offset != 0) /* the digits that differ: as many as the ticks show */
+            snprintf(cost, sizeof cost, "%.10g", traces[k].points[traces[k].n - 1].cost);
+        else if (traces[k].n) fmt_num(cost, sizeof cost, traces[k].points[traces[k].n - 1].cost);
         else snprintf(cost, sizeof cost, "-");
         snprintf(buf, sizeof buf, "%s: %s", name, cost);
         draw_text(&c, lx + 38, ly, buf, TEXT, BLACK);

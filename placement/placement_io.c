@@ -20,9 +20,11 @@ int sm_placement_read(const char *path, int32_t *lc_core, int n_lcs, int n_cores
     int rank;
     hsize_t dims[8];
     rc = sm_h5_shape(file, path, "/lc_core", &rank, dims);
-    if (!rc && (rank != 1 || dims[0] != (hsize_t)n_lcs))
-        rc = sm_error("%s: /lc_core must be int32 [%d] (one core per logical core of the model)",
-                      path, n_lcs);
+    if (!rc && (rank != 1 || dims[0] != (hsize_t)n_lcs)) {
+        char have[128];
+        rc = sm_error("%s: /lc_core must be int32 [%d] (one core per logical core of the model), the file has %s",
+                      path, n_lcs, sm_h5_dims_str(have, sizeof have, rank, dims));
+    }
     hsize_t n = (hsize_t)n_lcs;
     if (!rc) rc = sm_h5_read_ints(file, path, "/lc_core", lc_core, 1, &n);
     H5Fclose(file);

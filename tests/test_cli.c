@@ -581,15 +581,24 @@ static int count_tmp_files(const char *dir) {
     return n;
 }
 
-/* placement.h5 holding /lc_core = v[0..n). */
-static void write_lc_core(const char *path, const int32_t *v, int n) {
+/* placement.h5 holding /lc_core = v[0..n), stored as file_type (the values
+ * converted by libhdf5). */
+static void write_lc_core_as(const char *path, const double *v, int n, hid_t file_type) {
     hsize_t dim = (hsize_t)n;
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), sp = H5Screate_simple(1, &dim, NULL);
-    hid_t d = H5Dcreate2(f, "lc_core", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    assert_true(H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    hid_t d = H5Dcreate2(f, "lc_core", file_type, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
     H5Dclose(d);
     H5Sclose(sp);
     H5Fclose(f);
+}
+
+/* placement.h5 holding /lc_core = v[0..n) as int32. */
+static void write_lc_core(const char *path, const int32_t *v, int n) {
+    double d[16];
+    assert_true(n <= 16);
+    for (int i = 0; i < n; i++) d[i] = v[i];
+    write_lc_core_as(path, d, n, H5T_STD_I32LE);
 }
 
 static void test_failed_run_keeps_files(void **state) {
@@ -620,11 +629,20 @@ static void test_failed_run_keeps_files(void **state) {
     write_lc_core(placement, on_core_0, 3);
     write_lc_core(short_placement, on_core_0, 2);
     write_lc_core(far_placement, core_7, 3);
-    char pset[4300], pset_short[4300], pset_far[4300];
+    /* and two that libhdf5 would convert without a word: fractions, and a core past int32 */
+    static const double fractions[3] = {0, 0.4, 0.7}, huge[3] = {0, 0, 1099511627776.0};
+    char float_placement[4200], huge_placement[4200];
+    tpath(float_placement, "keep-fractions.h5");
+    tpath(huge_placement, "keep-huge.h5");
+    write_lc_core_as(float_placement, fractions, 3, H5T_IEEE_F64LE);
+    write_lc_core_as(huge_placement, huge, 3, H5T_STD_I64LE);
+    char pset[4300], pset_short[4300], pset_far[4300], pset_float[4300], pset_huge[4300];
     snprintf(pset, sizeof pset, "placement.file=%s", placement);
     snprintf(pset_short, sizeof pset_short, "placement.file=%s", short_placement);
     snprintf(pset_far, sizeof pset_far, "placement.file=%s", far_placement);
-    for (int attempt = 0; attempt < 7; attempt++) {
+    snprintf(pset_float, sizeof pset_float, "placement.file=%s", float_placement);
+    snprintf(pset_huge, sizeof pset_huge, "placement.file=%s", huge_placement);
+    for (int attempt = 0; attempt < 9; attempt++) {
         switch (attempt) {
         case 0: /* bad data, found after the config was read */
             run("train", "-c", tiny, "-q", "--set", "data.source=idx", "--set", set, "--out", dir, NULL);
@@ -656,6 +674,14 @@ static void test_failed_run_keeps_files(void **state) {
         case 6: /* a core the job does not have */
             run("train", "-c", tiny, "-q", "--set", pset_far, "--out", dir, NULL);
             EXPECT_BAD(far_placement, "/lc_core[2] = 7", "expected a core in 0..0");
+            break;
+        case 7: /* fractions (libhdf5 would truncate them to 0, 0, 0, a placement that fits) */
+            run("train", "-c", tiny, "-q", "--set", pset_float, "--out", dir, NULL);
+            EXPECT_BAD(float_placement, "/lc_core holds floating-point numbers, expected integers");
+            break;
+        case 8: /* a core past int32 (libhdf5 would clamp it to 2^31 - 1) */
+            run("train", "-c", tiny, "-q", "--set", pset_huge, "--out", dir, NULL);
+            EXPECT_BAD(huge_placement, "element 2 is 1099511627776, outside the 32-bit integers");
             break;
         }
         for (int i = 0; i < 3; i++) {

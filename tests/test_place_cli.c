@@ -137,6 +137,29 @@ static void test_place_bad_input(void **state) {
     EXPECT_ERR(2, "--budget lots", "whole number");
     run("place", "--graph", graph, "--method", "sa", "--weights", "1,0,-1,0", NULL);
     EXPECT_ERR(2, "--weights 1,0,-1,0", "four numbers");
+    run("place", "--graph", graph, "--method", "sa", "--weights", "0,0,0,0", NULL);
+    EXPECT_ERR(2, "--weights 0,0,0,0", "every weight is 0");
+    /* whole numbers only: 1.5 was once taken as 1 while "seed 2" was printed */
+    run("place", "--graph", graph, "--method", "sa", "--seed", "1.5", NULL);
+    EXPECT_ERR(2, "--seed 1.5", "whole number");
+    run("place", "--graph", graph, "--method", "sa", "--budget", "0x10", NULL);
+    EXPECT_ERR(2, "--budget 0x10", "whole number");
+    run("place", "--graph", graph, "--method", "sa,", NULL);
+    EXPECT_ERR(2, "--method sa,", "empty name");
+    run("place", "--graph", graph, "--method", "sa,ga,sa", NULL);
+    EXPECT_ERR(2, "'sa' is listed twice");
+    /* output paths are checked before any search runs */
+    char nodir[4200];
+    tpath(nodir, "no-such-dir/p.h5");
+    run("place", "--graph", graph, "--method", "sa", "--out", nodir, NULL);
+    EXPECT_ERR(2, "--out", "no-such-dir", "does not exist");
+    assert_null(strstr(R.out, "placing"));
+    tpath(nodir, "");
+    run("place", "--graph", graph, "--method", "sa", "--png", nodir, NULL);
+    EXPECT_ERR(2, "--png", "is a directory");
+    /* one core that cannot hold the 4 LCs: every cost carries the penalty, shown apart */
+    run("place", "-c", tiny, "--set", "chip.core_memory=20000", "--method", "sequential", NULL);
+    EXPECT_OUT(0, "2.0000+P", "+P: plus 1e+06 for each core over its memory");
     char curves[4200];
     tpath(curves, "curves.png");
     run("place", "--graph", graph, "--method", "sa,ga", "--weights", "1,0,0,0", "--curves", curves, NULL);

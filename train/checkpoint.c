@@ -50,7 +50,7 @@ static int atomic_write(const char *path, const char *previous, int (*writer)(in
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
     sm_h5_quiet();
     hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (file < 0) return sm_fail("%s: cannot create: %s", tmp, strerror(errno));
+    if (file < 0) return sm_fail("%s: cannot create its temporary file %s: %s", path, tmp, strerror(errno));
     int rc = writer(file, ctx);
     if (!rc && H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) rc = sm_fail("%s: flush failed (disk full?)", tmp);
     if (H5Fclose(file) < 0 && !rc) rc = sm_fail("%s: close failed (disk full?)", tmp);

@@ -3,6 +3,7 @@
 #include "h5util.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,6 +224,28 @@ static int read_typed(hid_t file, const char *fname, const char *name, hid_t mem
     if (esize == 0 || esize > 16) { /* a damaged type would make libhdf5 allocate n x size to convert */
         H5Dclose(set);
         return sm_error("%s: dataset %s has %zu-byte numbers, expected 1 to 16 (damaged file?)", fname, name, esize);
+    }
+    if (mem_type == H5T_NATIVE_INT32) {
+        /* Integers only, and each within int32: libhdf5 would truncate 1.7 to 1 and clamp
+         * 2^40 to 2^31 − 1 without a word. Read as int64 and check. */
+        if (cls != H5T_INTEGER) {
+            H5Dclose(set);
+            return sm_error("%s: dataset %s holds floating-point numbers, expected integers", fname, name);
+        }
+        size_t count = 1;
+        for (int i = 0; i < rank; i++) count *= (size_t)dims[i];
+        int64_t *wide = sm_xmalloc(sizeof *wide * (count ? count : 1));
+        herr_t st = H5Dread(set, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, wide);
+        H5Dclose(set);
+        int rc = st < 0 ? sm_error("%s: cannot read dataset %s (damaged file?)", fname, name) : SM_OK;
+        for (size_t i = 0; !rc && i < count; i++) {
+            if (wide[i] < INT32_MIN || wide[i] > INT32_MAX)
+                rc = sm_error("%s: dataset %s: element %zu is %lld, outside the 32-bit integers", fname, name, i,
+                              (long long)wide[i]);
+            else ((int32_t *)out)[i] = (int32_t)wide[i];
+        }
+        free(wide);
+        return rc;
     }
     herr_t st = H5Dread(set, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out);
     H5Dclose(set);

@@ -211,7 +211,7 @@ static int read_distributed(sm_model *m, sm_cfg *c) {
     sm_placement_params *pl = &m->placement;
     TRY(sm_cfg_int(c, "placement.every", 0, 0, 1 << 20, &v)); pl->every = (int)v;
     TRY(sm_cfg_int(c, "placement.budget", 20000, 1, 1L << 40, &pl->budget));
-    TRY(sm_cfg_int(c, "placement.seed", (long)(m->seed & 0x7fffffff), 0, 1L << 62, &v)); pl->seed = (uint64_t)v;
+    TRY(sm_cfg_int(c, "placement.seed", (long)m->seed, 0, 1L << 62, &v)); pl->seed = (uint64_t)v;
     TRY(sm_cfg_string(c, "placement.rl_algorithm", "ppo", RL_ALGORITHMS, &s));
     pl->rl_reinforce = index_of(RL_ALGORITHMS, s) == 1;
     TRY(sm_cfg_double(c, "placement.migration_weight", 0.0, 0, 1e12, &pl->migration_weight));
@@ -220,6 +220,9 @@ static int read_distributed(sm_model *m, sm_cfg *c) {
     TRY(sm_cfg_double(c, "placement.weights.max_link", 1, 0, 1e12, &pl->w_max_link));
     TRY(sm_cfg_double(c, "placement.weights.imbalance", 1, 0, 1e12, &pl->w_imbalance));
     TRY(sm_cfg_double(c, "placement.weights.time", 1, 0, 1e12, &pl->w_time));
+    if (pl->w_hop_bytes + pl->w_max_link + pl->w_imbalance + pl->w_time <= 0)
+        return sm_error("config %s: key 'placement.weights': every weight is 0, so every placement would cost "
+                        "the same; give at least one a weight > 0", sm_cfg_where(c, "placement.weights"));
     return SM_OK;
 }
 

@@ -121,6 +121,44 @@ static void test_place_outputs(void **state) {
     free(b);
 }
 
+/* `spikemesh bench --methods`: every schedule x ranks x placement method is a
+ * run of its own (it launches mpirun itself), and its row carries the measured
+ * hop-bytes and whether the measured traffic equalled the prediction. On 2
+ * ranks the tiny model's LCs split over two cores, so hop-bytes are > 0. */
+static void test_bench_methods(void **state) {
+    (void)state;
+    char dir[4200], csv[4300], h5[4300], run_dir[4300];
+    tpath(dir, "bench");
+    run("bench", "-c", tiny, "--schedules", "sequential", "--ranks", "1,2", "--methods", "sequential,sa",
+        "--batches", "2", "--out", dir, NULL);
+    EXPECT_OUT(0, "placement", "hop-bytes", "=predicted", "tables:");
+    assert_null(strstr(R.out, "DIFFERS"));
+    assert_null(strstr(R.out, "failed"));
+    snprintf(csv, sizeof csv, "%s/bench.csv", dir);
+    assert_int_equal(count_lines(csv, "schedule,"), 1);
+    assert_int_equal(count_lines(csv, "sequential,1,"), 2);
+    assert_int_equal(count_lines(csv, "sequential,2,"), 2);
+    snprintf(run_dir, sizeof run_dir, "%s/sequential-2-sa/metrics.h5", dir);
+    assert_int_equal(access(run_dir, R_OK), 0);
+    snprintf(h5, sizeof h5, "%s/bench.h5", dir);
+    hid_t f = h5_open(h5);
+    hsize_t dims[8];
+    double hop[4];
+    assert_int_equal(h5_read(f, "/hop_bytes", H5T_NATIVE_DOUBLE, hop, dims), 1);
+    assert_int_equal((int)dims[0], 4);
+    assert_true(hop[0] == 0 && hop[1] == 0 && hop[2] > 0 && hop[3] > 0); /* rows: 1 rank x 2 methods, 2 x 2 */
+    char names[4][16];
+    hid_t str = H5Tcopy(H5T_C_S1);
+    H5Tset_size(str, 16);
+    assert_int_equal(h5_read(f, "/placement", str, names, dims), 1);
+    H5Tclose(str);
+    assert_string_equal(names[0], "sequential");
+    assert_string_equal(names[3], "sa");
+    H5Fclose(f);
+    run("bench", "-c", tiny, "--methods", "annealing", "--out", dir, NULL);
+    EXPECT_ERR(2, "--methods", "'annealing'");
+}
+
 static void test_place_bad_input(void **state) {
     (void)state;
     char missing[4200];
@@ -285,6 +323,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_place_outputs),
         cmocka_unit_test(test_place_bad_input),
+        cmocka_unit_test(test_bench_methods),
         cmocka_unit_test(test_online_replacement),
         cmocka_unit_test(test_rl_policy_in_checkpoint),
     };

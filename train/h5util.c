@@ -45,6 +45,15 @@ static int write_typed(hid_t loc, const char *name, hid_t type, const void *data
     return st < 0 ? sm_fail("HDF5: cannot write dataset '%s'", name) : SM_OK;
 }
 
+int sm_h5_write_fixed_strings(hid_t loc, const char *name, const char *data, size_t width, hsize_t n) {
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, width);
+    H5Tset_strpad(type, H5T_STR_NULLPAD);
+    int rc = write_typed(loc, name, type, data, 1, &n);
+    H5Tclose(type);
+    return rc;
+}
+
 typedef struct { const char *fname; int require; int rc; long checked; } verify_ctx;
 
 static herr_t verify_one(hid_t root, const char *name, const H5O_info_t *info, void *vctx) {

@@ -20,6 +20,8 @@ int sm_h5_write_doubles(hid_t loc, const char *name, const double *data, int ran
 int sm_h5_write_ints(hid_t loc, const char *name, const int32_t *data, int rank, const hsize_t *dims);
 int sm_h5_write_int64s(hid_t loc, const char *name, const int64_t *data, int rank, const hsize_t *dims);
 int sm_h5_write_scalar_double(hid_t loc, const char *name, double v);
+/* n fixed-length strings of `width` bytes each (NUL-padded), data [n · width]. */
+int sm_h5_write_fixed_strings(hid_t loc, const char *name, const char *data, size_t width, hsize_t n);
 int sm_h5_attr_string(hid_t loc, const char *name, const char *value);
 int sm_h5_attr_int64(hid_t loc, const char *name, int64_t value);
 int sm_h5_attr_double(hid_t loc, const char *name, double value);

@@ -47,7 +47,7 @@ static int parse(int argc, char **argv, const char *usage, const char *const *al
         {"seed", required_argument, 0, 'e'},    {"png", required_argument, 0, 'p'},
         {"graph-out", required_argument, 0, 'g'}, {"csv", required_argument, 0, 'v'},
         {"trace", required_argument, 0, 't'},   {"weights", required_argument, 0, 'w'},
-        {"curves", required_argument, 0, 'C'},
+        {"curves", required_argument, 0, 'C'},  {"ranks", required_argument, 0, 'R'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->sets = sm_xcalloc((size_t)argc + 1, sizeof(char *));
@@ -76,6 +76,7 @@ static int parse(int argc, char **argv, const char *usage, const char *const *al
         case 't': name = "trace"; o->trace = optarg; break;
         case 'w': name = "weights"; o->weights = optarg; break;
         case 'C': name = "curves"; o->curves = optarg; break;
+        case 'R': name = "ranks"; o->ranks = optarg; break;
         case 'h':
             if (sm_cli_rank() == 0) fputs(usage, stdout);
             return -1;

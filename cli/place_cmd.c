@@ -29,7 +29,7 @@ static const char USAGE[] =
     "usage: spikemesh place (-c CONFIG [--set key=value ...] [--stats METRICS.h5] | --graph GRAPH.h5)\n"
     "                       --method NAME[,NAME...] [--budget EVALS] [--seed S] [--out PLACEMENT.h5]\n"
     "                       [--png MAP.png] [--csv TABLE.csv] [--trace TRACE.h5] [--graph-out GRAPH.h5]\n"
-    "                       [--weights HOP_BYTES,MAX_LINK,IMBALANCE,TIME] [--curves CURVES.png]\n"
+    "                       [--weights HOP_BYTES,MAX_LINK,IMBALANCE,TIME] [--curves CURVES.png] [--ranks R]\n"
     "\n"
     "Place the logical cores of a model (or of a graph file) on the mesh with one or\n"
     "more methods and print their figures side by side.\n"
@@ -38,6 +38,8 @@ static const char USAGE[] =
     "      --stats FILE      metrics.h5 of a run of CONFIG: measured compute, its placement\n"
     "                        as the starting point, its ranks as the usable cores\n"
     "      --graph FILE      graph.h5 instead of a config (docs/formats.md)\n"
+    "      --ranks R         use cores 0..R-1 only: a placement for `mpirun -n R spikemesh train`\n"
+    "                        on this mesh (default: every core of the mesh)\n"
     "      --method LIST     sequential zigzag hilbert random greedy sa ga scotch rl, or all\n"
     "      --budget N        cost evaluations per method (default placement.budget or 20000)\n"
     "      --seed S          placer seed (default placement.seed, which defaults to the config's\n"
@@ -105,7 +107,7 @@ static int write_map(const char *path, const sm_lc_graph *g, const sm_mesh *mesh
     int64_t *loads = sm_xmalloc(sizeof *loads * 4 * (size_t)cores);
     core_sums(g, p, cores, compute, memory);
     int rc = sm_cost_link_loads(g, mesh, p, loads);
-    if (!rc) rc = sm_picture_mesh(path, mesh, compute, memory, loads, title);
+    if (!rc) rc = sm_picture_mesh(path, mesh, compute, g->compute_is_flops ? "FLOPs" : "s", memory, loads, title);
     free(compute);
     free(memory);
     free(loads);
@@ -184,7 +186,7 @@ static const char *cost_cell(char *buf, size_t n, const sm_cost_figures *f) {
 
 int sm_cmd_place(int argc, char **argv) {
     static const char *const allowed[] = {"config", "set", "graph", "stats", "method", "budget", "seed", "out",
-                                          "png", "csv", "trace", "graph-out", "weights", "curves", NULL};
+                                          "png", "csv", "trace", "graph-out", "weights", "curves", "ranks", NULL};
     sm_cli_options o;
     int rc = sm_cli_parse(argc, argv, USAGE, allowed, &o);
     if (rc) return rc;
@@ -235,6 +237,12 @@ int sm_cmd_place(int argc, char **argv) {
     }
     if (!rc && o.budget) rc = parse_whole("budget", o.budget, 1, 1000000000000000LL, &budget);
     if (!rc && o.seed) rc = parse_whole("seed", o.seed, 0, 1LL << 62, &seed);
+    if (!rc && o.ranks && o.stats) rc = sm_error("--ranks: --stats already gives the run's ranks as the usable cores");
+    if (!rc && o.ranks) { /* a placement for `mpirun -n R train` on a larger mesh: cores 0..R-1 */
+        long long r;
+        rc = parse_whole("ranks", o.ranks, 1, sm_mesh_cores(&mesh), &r);
+        if (!rc) usable = (int)r;
+    }
     if (!rc && o.weights) {
         double v[4];
         char tail;

@@ -208,7 +208,7 @@ static int draw_epoch(const char *out, const sm_metrics *mt, const sm_mesh *mesh
         snprintf(path, sizeof path, "%s/mesh_epoch%d.png", out, epoch_no);
         snprintf(title, sizeof title, "epoch %d: %d LCs on %d ranks of a %dx%d mesh, %.3g byte-hops", epoch_no,
                  n, R, mesh->mesh_w, mesh->mesh_h, hop_bytes);
-        rc = sm_picture_mesh(path, mesh, compute, memory, loads, title);
+        rc = sm_picture_mesh(path, mesh, compute, "s", memory, loads, title);
         if (!rc) printf("wrote %s\n", path);
     }
     if (!rc) {

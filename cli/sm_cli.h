@@ -21,7 +21,7 @@ typedef struct {
     int quiet;                 /* -q: no progress */
     int dry_run;               /* --dry-run: print the LC table and the placement, exit */
     /* place */
-    const char *graph, *stats, *method, *budget, *seed, *png, *graph_out, *csv, *trace, *weights, *curves;
+    const char *graph, *stats, *method, *budget, *seed, *png, *graph_out, *csv, *trace, *weights, *curves, *ranks;
 } sm_cli_options;
 
 /* Load -c CONFIG, apply --set overrides in order, build the model, and reject

@@ -332,7 +332,7 @@ static void arrow(canvas *c, double x0, double y0, double x1, double y1, double 
     fill_triangle(c, tx, ty, col);
 }
 
-int sm_picture_mesh(const char *path, const sm_mesh *mesh, const double *core_compute,
+int sm_picture_mesh(const char *path, const sm_mesh *mesh, const double *core_compute, const char *compute_unit,
                     const double *core_memory, const int64_t *link_loads, const char *title) {
     if (!path || !mesh) return sm_error("picture: no file name or mesh");
     int rc = sm_mesh_check(mesh);
@@ -459,7 +459,9 @@ int sm_picture_mesh(const char *path, const sm_mesh *mesh, const double *core_co
     int no_data = 0;
     for (int k = 0; core_compute && k < cores; k++) no_data += isnan(core_compute[k]);
     if (core_compute) {
-        draw_text(&c, lx, ly, "core compute", TEXT, BLACK), ly += CHAR_H(TEXT) + 6;
+        if (compute_unit) snprintf(a, sizeof a, "core compute (%.24s)", compute_unit);
+        else snprintf(a, sizeof a, "core compute");
+        draw_text(&c, lx, ly, a, TEXT, BLACK), ly += CHAR_H(TEXT) + 6;
         colour_bar(&c, lx, ly, bw, 22, ramp_viridis), ly += 22 + 6;
         fmt_num(a, sizeof a, cmin), fmt_num(b, sizeof b, cmax);
         draw_text(&c, lx, ly, a, TEXT, BLACK), draw_text_at(&c, lx + bw, ly, RIGHT, b, TEXT, BLACK);

@@ -19,8 +19,9 @@
  * neighbours drawn as arrows whose colour and width follow their load in bytes.
  * core_compute, core_memory [cores]; link_loads [4·cores] (ids of sm_graph.h),
  * any may be NULL (not drawn); a NaN compute or memory entry means "no data" (a
- * core without a rank) and is drawn light grey. A legend gives the scales' end values. */
-int sm_picture_mesh(const char *path, const sm_mesh *mesh, const double *core_compute,
+ * core without a rank) and is drawn light grey. A legend gives the scales' end values,
+ * the compute's in compute_unit ("FLOPs", "s"; NULL: no unit shown). */
+int sm_picture_mesh(const char *path, const sm_mesh *mesh, const double *core_compute, const char *compute_unit,
                     const double *core_memory, const int64_t *link_loads, const char *title);
 
 /* A heatmap of an n×n matrix (row = sender, column = receiver; bytes), on a

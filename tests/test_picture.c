@@ -150,7 +150,7 @@ static void test_mesh(void **st) {
     int64_t loads[16] = {0};
     loads[4 * 0 + SM_LINK_E] = 5000, loads[4 * 1 + SM_LINK_W] = 100, loads[4 * 0 + SM_LINK_S] = 2500;
     const char *path = in_tmp("mesh.png");
-    assert_int_equal(sm_picture_mesh(path, &m, compute, memory, loads, "a 2x2 mesh"), SM_OK);
+    assert_int_equal(sm_picture_mesh(path, &m, compute, "s", memory, loads, "a 2x2 mesh"), SM_OK);
     image im = read_png(path);
     assert_true(im.w >= 600 && im.w <= 1600 && im.h >= 400 && im.h <= 1600);
     region r[4];
@@ -167,7 +167,7 @@ static void test_mesh(void **st) {
 
     /* NaN = no data: that core is grey, the other three keep their colours */
     const double some[4] = {0.1, NAN, 1.0, 2.0}, mem_some[4] = {1e5, NAN, 1e5, 1e5};
-    assert_int_equal(sm_picture_mesh(path, &m, some, mem_some, loads, "a core without data"), SM_OK);
+    assert_int_equal(sm_picture_mesh(path, &m, some, "s", mem_some, loads, "a core without data"), SM_OK);
     im = read_png(path);
     int k = top_colours(&im, r, 4), large = 0;
     for (int i = 0; i < k; i++) large += r[i].count > 5000;
@@ -178,12 +178,12 @@ static void test_mesh(void **st) {
     m.mesh_w = 20, m.mesh_h = 20;
     double big[400];
     for (int c = 0; c < 400; c++) big[c] = c;
-    assert_int_equal(sm_picture_mesh(path, &m, big, NULL, NULL, NULL), SM_OK);
+    assert_int_equal(sm_picture_mesh(path, &m, big, "s", NULL, NULL, NULL), SM_OK);
     im = read_png(path);
     assert_true(im.w >= 800 && im.w <= 1600 && im.h >= 800 && im.h <= 1600);
     free(im.px);
     m.mesh_w = 7, m.mesh_h = 1;
-    assert_int_equal(sm_picture_mesh(path, &m, NULL, NULL, NULL, "no data"), SM_OK);
+    assert_int_equal(sm_picture_mesh(path, &m, NULL, NULL, NULL, NULL, "no data"), SM_OK);
     assert_int_equal(count_entries(), 1); /* rewritten in place, no temporary left */
 }
 
@@ -248,14 +248,14 @@ static void test_errors(void **st) {
     /* a directory that does not exist */
     char path[600];
     snprintf(path, sizeof path, "%s/no/such/dir/a.png", tmpdir);
-    assert_int_equal(sm_picture_mesh(path, &m, v, v, NULL, "x"), SM_EFAIL);
+    assert_int_equal(sm_picture_mesh(path, &m, v, "s", v, NULL, "x"), SM_EFAIL);
     assert_non_null(strstr(sm_errmsg(), path));
     assert_int_equal(sm_picture_heatmap(path, v, 2, "x"), SM_EFAIL);
     assert_int_equal(sm_picture_curves(path, 1, names, tr, "x"), SM_EFAIL);
     /* the target is a directory: the temporary file is written, the rename fails */
     const char *dir = in_tmp("taken.png");
     assert_int_equal(mkdir(dir, 0755), 0);
-    assert_int_equal(sm_picture_mesh(dir, &m, v, v, NULL, "x"), SM_EFAIL);
+    assert_int_equal(sm_picture_mesh(dir, &m, v, "s", v, NULL, "x"), SM_EFAIL);
     assert_non_null(strstr(sm_errmsg(), "taken.png"));
     assert_int_equal(sm_picture_heatmap(dir, v, 2, "x"), SM_EFAIL);
     assert_int_equal(sm_picture_curves(dir, 1, names, tr, "x"), SM_EFAIL);
@@ -268,17 +268,17 @@ static void test_errors(void **st) {
     assert_int_equal(sm_picture_heatmap(ok, NULL, 2, "x"), SM_EINPUT);
     double bad[4] = {1, -2, 3, 4};
     assert_int_equal(sm_picture_heatmap(ok, bad, 2, "x"), SM_EINPUT);
-    assert_int_equal(sm_picture_mesh(ok, &m, bad, NULL, NULL, "x"), SM_EINPUT);
+    assert_int_equal(sm_picture_mesh(ok, &m, bad, "s", NULL, NULL, "x"), SM_EINPUT);
     bad[1] = INFINITY; /* NaN is allowed there: "no data" */
-    assert_int_equal(sm_picture_mesh(ok, &m, NULL, bad, NULL, "x"), SM_EINPUT);
+    assert_int_equal(sm_picture_mesh(ok, &m, NULL, NULL, bad, NULL, "x"), SM_EINPUT);
     bad[1] = NAN;
     assert_int_equal(sm_picture_heatmap(ok, bad, 2, "x"), SM_EINPUT);
     int64_t loads[16] = {0};
     loads[3] = -1;
-    assert_int_equal(sm_picture_mesh(ok, &m, NULL, NULL, loads, "x"), SM_EINPUT);
-    assert_int_equal(sm_picture_mesh(ok, NULL, v, NULL, NULL, "x"), SM_EINPUT);
+    assert_int_equal(sm_picture_mesh(ok, &m, NULL, NULL, NULL, loads, "x"), SM_EINPUT);
+    assert_int_equal(sm_picture_mesh(ok, NULL, v, "s", NULL, NULL, "x"), SM_EINPUT);
     m.mesh_w = 0;
-    assert_int_equal(sm_picture_mesh(ok, &m, v, NULL, NULL, "x"), SM_EINPUT);
+    assert_int_equal(sm_picture_mesh(ok, &m, v, "s", NULL, NULL, "x"), SM_EINPUT);
     assert_int_equal(sm_picture_curves(ok, 0, names, tr, "x"), SM_EINPUT);
     assert_int_equal(sm_picture_curves(ok, 1, NULL, tr, "x"), SM_EINPUT);
     assert_int_equal(sm_picture_curves(ok, 1, names, NULL, "x"), SM_EINPUT);

@@ -195,6 +195,21 @@ static void test_place_bad_input(void **state) {
     tpath(nodir, "");
     run("place", "--graph", graph, "--method", "sa", "--png", nodir, NULL);
     EXPECT_ERR(2, "--png", "is a directory");
+    /* --ranks: a placement for 2 ranks of a 2x2 mesh uses cores 0 and 1 only */
+    char two[4200];
+    tpath(two, "two-ranks.h5");
+    run("place", "-c", tiny, "--set", "chip.mesh_w=2", "--set", "chip.mesh_h=2", "--ranks", "2", "--method", "sa",
+        "--out", two, NULL);
+    EXPECT_OUT(0, "(2 usable cores)");
+    hid_t pf = h5_open(two);
+    int32_t cores[4];
+    hsize_t pdims[8];
+    assert_int_equal(h5_read(pf, "/lc_core", H5T_NATIVE_INT32, cores, pdims), 1);
+    H5Fclose(pf);
+    for (int i = 0; i < (int)pdims[0]; i++) assert_true(cores[i] >= 0 && cores[i] < 2);
+    run("place", "-c", tiny, "--set", "chip.mesh_w=2", "--set", "chip.mesh_h=2", "--ranks", "5", "--method", "sa",
+        NULL);
+    EXPECT_ERR(2, "--ranks 5", "1..4");
     /* one core that cannot hold the 4 LCs: every cost carries the penalty, shown apart */
     run("place", "-c", tiny, "--set", "chip.core_memory=20000", "--method", "sequential", NULL);
     EXPECT_OUT(0, "2.0000+P", "+P: plus 1e+06 for each core over its memory");

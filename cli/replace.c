@@ -83,8 +83,9 @@ int sm_replacer_initial(sm_replacer *r, int32_t *placement) {
         sm_place_result res;
         rc = run_method(r, NULL, placement, &res);
         if (!rc)
-            sm_print0("placement: %s on the partition's graph: cost %.4f (sequential 4 = all weights 1), "
-                      "%ld evaluations, %.2f s\n", pl->method, res.fig.cost, res.evaluations, res.seconds);
+            snprintf(r->initial_note, sizeof r->initial_note,
+                     "placement: %s on the partition's graph: cost %.4f (sequential 4 = all weights 1), "
+                     "%ld evaluations, %.2f s\n", pl->method, res.fig.cost, res.evaluations, res.seconds);
     }
     if (!rc) predict(r, placement);
     return rc;

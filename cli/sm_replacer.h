@@ -20,6 +20,7 @@ typedef struct {
     double *checked;          /* [R·R] the prediction the last epoch was checked against */
     double predicted_time;    /* seconds, the cost model's figure for that epoch */
     int replacements;         /* searches run so far */
+    char initial_note[256];   /* what sm_replacer_initial did, for the log ("" when nothing to say) */
 } sm_replacer;
 
 /* What happened at an epoch's end (rank 0 has the measured parts). */
@@ -42,7 +43,8 @@ typedef struct {
 int sm_replacer_init(sm_replacer *r, sm_model *m, long n_samples, int ranks);
 void sm_replacer_free(sm_replacer *r);
 /* The first placement: placement.file, sequential, or the method on the
- * partition's graph. Collective; placement[n_lcs] is the same on every rank. */
+ * partition's graph (said in r->initial_note, printed by the caller once the
+ * run's header is out). Collective; placement[n_lcs] is the same on every rank. */
 int sm_replacer_initial(sm_replacer *r, int32_t *placement);
 /* After an epoch: check the prediction, maybe re-place and migrate (comm's
  * placement changes then), predict the next epoch. Collective. */

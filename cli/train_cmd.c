@@ -290,6 +290,7 @@ int sm_cmd_train(int argc, char **argv) {
               sm_schedule_name(model.pipeline.schedule), model.pipeline.microbatches,
               model.train.batch / model.pipeline.microbatches, comm.size, model.chip.mesh_w,
               model.chip.mesh_h);
+    if (placer.initial_note[0]) sm_print0("%s", placer.initial_note);
     char why[256];
     const int threads = sm_cli_set_threads(&model, why, sizeof why);
     sm_model_reserve_scratch(&model, model.scratch_batch); /* the kernels' scratch has a part per thread */

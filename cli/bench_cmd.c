@@ -199,9 +199,7 @@ int sm_cmd_bench(int argc, char **argv) {
     int n_sched = split_list(schedules_text, sched, 8), n_ranks = split_list(ranks_text, rank_items, 16);
     int n_methods = split_list(methods_text, methods, 16), given_methods = n_methods > 0;
     for (int i = 0; i < n_methods; i++) {
-        int known = 0;
-        for (int k = 0; sm_place_method_names[k]; k++) known |= !strcmp(sm_place_method_names[k], methods[i]);
-        if (!known) {
+        if (sm_place_method_index(methods[i]) < 0) {
             free(sets);
             return sm_error("--methods: unknown placement method '%s' (sequential zigzag hilbert random greedy sa "
                             "ga scotch rl)", methods[i]);

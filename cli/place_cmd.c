@@ -144,12 +144,18 @@ static int check_output(const char *what, const char *path) {
     return rc;
 }
 
-/* Split the --method list into names (each known, none twice, none empty). */
+/* Split the --method list into names (each known, none twice, none empty);
+ * "all" is every method of sm_place_method_names. */
 static int parse_methods(const char *arg, char ***names, int *n_names) {
-    const char *list = strcmp(arg, "all") ? arg : "sequential,zigzag,hilbert,random,greedy,sa,ga,scotch,rl";
-    *names = sm_xcalloc(strlen(list) + 2, sizeof **names);
+    int all = 0;
+    while (sm_place_method_names[all]) all++;
+    *names = sm_xcalloc(strlen(arg) + (size_t)all + 2, sizeof **names);
     *n_names = 0;
-    for (const char *t = list;; t++) {
+    if (!strcmp(arg, "all")) {
+        for (int k = 0; k < all; k++) (*names)[(*n_names)++] = sm_xstrdup(sm_place_method_names[k]);
+        return SM_OK;
+    }
+    for (const char *t = arg;; t++) {
         size_t len = strcspn(t, ",");
         if (len == 0)
             return sm_error("--method %s: an empty name (a comma too many?); expected names separated by commas",
@@ -157,8 +163,7 @@ static int parse_methods(const char *arg, char ***names, int *n_names) {
         char *name = sm_xmalloc(len + 1);
         memcpy(name, t, len);
         name[len] = 0;
-        int known = 0;
-        for (int k = 0; sm_place_method_names[k]; k++) known |= !strcmp(sm_place_method_names[k], name);
+        int known = sm_place_method_index(name) >= 0;
         for (int k = 0; k < *n_names; k++)
             if (!strcmp((*names)[k], name)) known = -1;
         if (known <= 0) {
@@ -250,7 +255,7 @@ int sm_cmd_place(int argc, char **argv) {
             !(v[0] >= 0 && v[1] >= 0 && v[2] >= 0 && v[3] >= 0) || !isfinite(v[0] + v[1] + v[2] + v[3]))
             rc = sm_error("--weights %s: expected four numbers >= 0 separated by commas (hop_bytes,max_link,"
                           "imbalance,time)", o.weights);
-        else if (v[0] + v[1] + v[2] + v[3] <= 0)
+        else if (sm_cost_weights_all_zero(&(sm_cost_weights){v[0], v[1], v[2], v[3]}))
             rc = sm_error("--weights %s: every weight is 0, so every placement would cost the same; give at "
                           "least one a weight > 0", o.weights);
         else w = (sm_cost_weights){v[0], v[1], v[2], v[3]};

@@ -273,6 +273,8 @@ static int check_problem(const sm_place_problem *p) {
     for (int k = 0; k < 4; k++)
         if (!(ws[k] >= 0) || !isfinite(ws[k]))
             return sm_error("placement.weights: every weight must be a finite number >= 0");
+    if (sm_cost_weights_all_zero(w))
+        return sm_error("placement.weights: every weight is 0, so every placement would cost the same");
     if (p->usable < 0 || p->usable > sm_mesh_cores(p->mesh))
         return sm_error("placement: %d usable cores, expected 1..%d (the mesh size)", p->usable,
                         sm_mesh_cores(p->mesh));
@@ -286,10 +288,15 @@ static int check_problem(const sm_place_problem *p) {
     return SM_OK;
 }
 
+int sm_place_method_index(const char *name) {
+    for (int k = 0; sm_place_method_names[k]; k++)
+        if (!strcmp(sm_place_method_names[k], name)) return k;
+    return -1;
+}
+
 int sm_place(const char *name, const sm_place_problem *p, int32_t *lc_core, sm_place_result *res) {
-    int k = 0;
-    while (sm_place_method_names[k] && strcmp(sm_place_method_names[k], name)) k++;
-    if (!sm_place_method_names[k]) {
+    const int k = sm_place_method_index(name);
+    if (k < 0) {
         char list[256] = "";
         for (int j = 0; sm_place_method_names[j]; j++) {
             strncat(list, j ? ", " : "", sizeof list - strlen(list) - 1);

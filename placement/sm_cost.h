@@ -50,6 +50,12 @@ static inline int sm_cost_weights_hop_only(const sm_cost_weights *w) {
     return w->max_link == 0 && w->imbalance == 0 && w->time == 0;
 }
 
+/* Every weight 0: every placement would cost the same (what config, CLI and
+ * sm_place all reject). */
+static inline int sm_cost_weights_all_zero(const sm_cost_weights *w) {
+    return w->hop_bytes == 0 && sm_cost_weights_hop_only(w);
+}
+
 /* Figures of the reference placement, sequential: LC i -> core i mod (mesh_w·mesh_h).
  * Its cost is computed against itself (each weighted term = w_k, or 0 when the
  * figure is 0, plus penalties). SM_EINPUT on a bad mesh or weights. */

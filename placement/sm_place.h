@@ -77,6 +77,9 @@ sm_place_problem sm_place_problem_default(const sm_lc_graph *g, const sm_mesh *m
 /* The method names, NULL-terminated: sequential zigzag hilbert random greedy sa ga scotch rl. */
 extern const char *const sm_place_method_names[];
 
+/* The index of method `name` in sm_place_method_names, or -1 when there is none. */
+int sm_place_method_index(const char *name);
+
 /* Run method `name` on p, writing the placement to lc_core [g->n] and filling *res.
  * SM_EINPUT with a message on an unknown method or a bad problem (mesh, weights,
  * usable); SM_EFAIL when the method fails (e.g. libscotch refuses the graph, or

@@ -172,11 +172,15 @@ static void test_beats_sequential(void **st) {
 }
 
 /* 32 LCs (layers of 8) on 4x4 cores, 2 slots, and memory that allows one even
- * + one odd LC per core only (3 + 2 <= 5.5 < 3 + 3). */
-static void memory_pairs(sm_lc_graph *g, sm_mesh *m) {
+ * + one odd LC per core only (3 + 2 <= 5.5 < 3 + 3); the default problem on
+ * them with `budget`. */
+static sm_place_problem memory_pairs(sm_lc_graph *g, sm_mesh *m, long budget) {
     const int sizes[] = {8, 8, 8, 8};
     pipeline_graph(g, sizes, 4, 0, 3, 2);
     *m = mesh_of(4, 4, 5.5);
+    sm_place_problem p = sm_place_problem_default(g, m);
+    p.budget = budget;
+    return p;
 }
 
 /* On memory_pairs, sequential (i and i + 16 share a core) violates on every
@@ -185,9 +189,7 @@ static void test_memory_pressure(void **st) {
     (void)st;
     sm_lc_graph g;
     sm_mesh m;
-    memory_pairs(&g, &m);
-    sm_place_problem p = sm_place_problem_default(&g, &m);
-    p.budget = 3000;
+    sm_place_problem p = memory_pairs(&g, &m, 3000);
     int32_t lc[32];
     sm_place_result res;
     assert_int_equal(sm_place("sequential", &p, lc, &res), SM_OK);
@@ -398,9 +400,7 @@ static void test_tries_not_worth(void **st) {
     (void)st;
     sm_lc_graph g;
     sm_mesh m;
-    memory_pairs(&g, &m);
-    sm_place_problem p = sm_place_problem_default(&g, &m);
-    p.budget = 100000;
+    sm_place_problem p = memory_pairs(&g, &m, 100000);
     int32_t start[32], lc[32];
     for (int i = 0; i < 32; i++) start[i] = i / 2;
     sm_evals e;
